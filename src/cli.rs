@@ -1,0 +1,175 @@
+//! The `strata` command line. With no arguments inside BuildKit (the
+//! gateway env is set) it runs as the frontend.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::diag::SpecError;
+use crate::llb::lower;
+use crate::{context, plan, spec};
+
+const USAGE: &str = "strata — a BuildKit frontend for strata.toml
+
+usage:
+  strata frontend                 run as a BuildKit gateway frontend (what `# syntax=` starts)
+  strata check [-f FILE] [--build-arg K=V]...
+                                  validate a spec; errors as FILE:LINE:COL
+  strata plan  [-f FILE] [--build-arg K=V]...
+                                  print the stages and layers the spec builds
+  strata llb   [-f FILE] [--build-arg K=V]... [--platform OS/ARCH]
+                                  write the LLB definition (protobuf) to stdout, for `buildctl build`
+  strata version
+";
+
+pub fn main(args: Vec<String>) -> i32 {
+    if args.is_empty() && std::env::var_os("BUILDKIT_SESSION_ID").is_some() {
+        return crate::frontend::main();
+    }
+    let Some((cmd, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return 2;
+    };
+    match cmd.as_str() {
+        "frontend" => crate::frontend::main(),
+        "version" | "--version" => {
+            println!("strata {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            0
+        }
+        "check" | "plan" | "llb" => match Common::parse(rest) {
+            Ok(c) => run(cmd, &c),
+            Err(e) => {
+                eprintln!("strata {cmd}: {e}\n\n{USAGE}");
+                2
+            }
+        },
+        other => {
+            eprintln!("strata: unknown command `{other}`\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+struct Common {
+    file: String,
+    build_args: BTreeMap<String, String>,
+    platform: Option<String>,
+}
+
+impl Common {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut c = Common { file: "strata.toml".into(), build_args: BTreeMap::new(), platform: None };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+            match a.as_str() {
+                "-f" | "--file" => c.file = value(a)?,
+                "--build-arg" => {
+                    let v = value(a)?;
+                    let (k, val) = v.split_once('=').ok_or_else(|| format!("--build-arg expects KEY=VALUE, got \"{v}\""))?;
+                    c.build_args.insert(k.to_string(), val.to_string());
+                }
+                "--platform" => c.platform = Some(value(a)?),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn run(cmd: &str, c: &Common) -> i32 {
+    let source = match std::fs::read(&c.file) {
+        Ok(b) => match String::from_utf8(b) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}: not valid UTF-8 (byte {})", c.file, e.utf8_error().valid_up_to());
+                return 1;
+            }
+        },
+        Err(e) => {
+            eprintln!("{}: {e}", c.file);
+            return 1;
+        }
+    };
+    let spec = match spec::load(&source, &c.build_args) {
+        Ok(s) => s,
+        Err(d) => {
+            eprintln!("error: {}", SpecError::new(&c.file, &source, d));
+            return 1;
+        }
+    };
+    // The CLI reads .dockerignore beside the spec, as a build from the
+    // spec's directory would.
+    let dir = std::path::Path::new(&c.file).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let ignore_file = std::fs::read_to_string(format!("{}.dockerignore", c.file)).or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")));
+    let ignore = ignore_file.map(|t| context::parse_dockerignore(&t)).unwrap_or_default();
+    let plan = plan::build(&spec, &ignore);
+    match cmd {
+        "check" => {
+            println!("{}: ok", c.file);
+            0
+        }
+        "plan" => {
+            print!("{}", render_plan(&plan));
+            0
+        }
+        _ => {
+            let platform = match crate::frontend::parse_platform(c.platform.as_deref().unwrap_or("linux/amd64")) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("strata llb: {e}");
+                    return 2;
+                }
+            };
+            let images = BTreeMap::new();
+            let named = BTreeSet::new();
+            let inputs = lower::Inputs {
+                platform,
+                images: &images,
+                named_contexts: &named,
+                resolve_mode: None,
+                spec: Some((&c.file, &source)),
+            };
+            let def = lower::lower(&plan, &inputs).definition;
+            use std::io::Write;
+            let bytes = prost::Message::encode_to_vec(&def);
+            match std::io::stdout().write_all(&bytes) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("strata llb: {e}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// A readable tree of stages and their layers.
+pub fn render_plan(p: &plan::Plan) -> String {
+    let mut s = String::new();
+    for (i, st) in p.stages.iter().enumerate() {
+        let from = match &st.from {
+            plan::StageBase::Image(r) => format!("image {r}"),
+            plan::StageBase::Stage(j) => format!("stage {}", p.stages[*j].name),
+        };
+        let mark = if i == p.target { " (target)" } else { "" };
+        s.push_str(&format!("stage {}{mark} from {from}\n", st.name));
+        for op in &st.ops {
+            s.push_str(&format!("  - {}\n", op.name()));
+            if let plan::Op::Run { mounts, .. } = op {
+                for m in mounts {
+                    let d = match m {
+                        plan::Mount::Cache { target, id, sharing } => format!("cache {target} (id={id}, {sharing:?})"),
+                        plan::Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
+                        plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
+                    };
+                    s.push_str(&format!("      mount {d}\n"));
+                }
+            }
+        }
+    }
+    s.push_str(&format!("context include {:?} exclude {:?}\n", p.context.include, p.context.exclude));
+    s
+}

@@ -1,0 +1,117 @@
+//! Diagnostics: every error about a spec carries the byte span it is about,
+//! so the CLI can print `file:line:column` and the frontend can hand BuildKit
+//! a source range (the user then sees the spec lines framed, like a
+//! Dockerfile error).
+
+use std::fmt;
+use std::ops::Range;
+
+/// A byte range in the spec source. `0..0` means "the file as a whole".
+pub type Span = Range<usize>;
+
+/// An error about a spec, anchored to a span of its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Span,
+}
+
+impl Diagnostic {
+    pub fn new(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { message: message.into(), span }
+    }
+}
+
+/// A diagnostic bound to its file, ready to print or to send to BuildKit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: String,
+    pub source: String,
+    pub diag: Diagnostic,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    // Clamp to a char boundary so hostile input never makes us slice mid-char.
+    let mut offset = offset;
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+impl SpecError {
+    pub fn new(file: &str, source: &str, diag: Diagnostic) -> Self {
+        SpecError { file: file.to_string(), source: source.to_string(), diag }
+    }
+
+    pub fn start(&self) -> (usize, usize) {
+        line_col(&self.source, self.diag.span.start)
+    }
+
+    /// Last position covered by the span (inclusive), for BuildKit ranges.
+    pub fn end(&self) -> (usize, usize) {
+        let end = if self.diag.span.end > self.diag.span.start { self.diag.span.end - 1 } else { self.diag.span.start };
+        line_col(&self.source, end)
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (line, col) = self.start();
+        write!(f, "{}:{}:{}: {}", self.file, line, col, self.diag.message)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Closest candidate by edit distance, for "did you mean" hints.
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let src = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(src, 0), (1, 1));
+        assert_eq!(line_col(src, 6), (2, 1));
+        // 'é' is two bytes but one column
+        assert_eq!(line_col(src, 9), (2, 3));
+        assert_eq!(line_col(src, 10_000), (3, 1));
+    }
+
+    #[test]
+    fn suggests_close_keys() {
+        assert_eq!(did_you_mean("entrypont", &["entrypoint", "env"]), Some("entrypoint"));
+        assert_eq!(did_you_mean("zzz", &["entrypoint", "env"]), None);
+    }
+}

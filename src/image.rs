@@ -1,0 +1,215 @@
+//! Image references and the OCI image config of the result.
+//!
+//! The config starts from the base image's own config (as the engine
+//! resolved it), so env, PATH, rootfs and history of the base carry over,
+//! and the spec's `[image]` settings are applied on top, the way a
+//! Dockerfile's ENV/USER/ENTRYPOINT/… lines would be.
+
+use serde_json::{json, Map, Value};
+
+use crate::plan::ConfigPatch;
+
+/// `python:3.12` → `docker.io/library/python:3.12`, as BuildKit expects in
+/// `docker-image://` identifiers.
+pub fn normalize_ref(r: &str) -> String {
+    let (name, digest) = match r.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (r, None),
+    };
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let has_domain = !first.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut full = if has_domain {
+        name.to_string()
+    } else if first.is_empty() {
+        format!("docker.io/library/{rest}")
+    } else {
+        format!("docker.io/{name}")
+    };
+    let last = full.rsplit('/').next().unwrap_or("");
+    if !last.contains(':') && digest.is_none() {
+        full.push_str(":latest");
+    }
+    if let Some(d) = digest {
+        full.push('@');
+        full.push_str(d);
+    }
+    full
+}
+
+/// Adds the resolved digest to a normalised reference (as the Dockerfile
+/// frontend does) so the build uses exactly the image whose config we read.
+pub fn pin(normalized: &str, digest: &str) -> String {
+    if normalized.contains('@') || digest.is_empty() {
+        normalized.to_string()
+    } else {
+        format!("{normalized}@{digest}")
+    }
+}
+
+/// `Env` of an image config JSON (empty when absent or unparsable).
+pub fn config_env(config: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<Value>(config)
+        .ok()
+        .and_then(|v| v.get("config")?.get("Env")?.as_array().cloned())
+        .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+/// The result's image config: base config + the spec's settings + one
+/// history entry per layer strata added.
+pub fn runtime_config(base: Option<&[u8]>, patch: &ConfigPatch, history: &[String], os: &str, arch: &str) -> Value {
+    let mut img: Value = base.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_else(|| json!({}));
+    if !img.is_object() {
+        img = json!({});
+    }
+    let obj = img.as_object_mut().expect("object");
+    obj.entry("architecture").or_insert_with(|| json!(arch));
+    obj.entry("os").or_insert_with(|| json!(os));
+    obj.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    let config = obj.entry("config").or_insert_with(|| json!({}));
+    if !config.is_object() {
+        *config = json!({});
+    }
+    let c = config.as_object_mut().expect("object");
+
+    let mut env: Vec<String> =
+        c.get("Env").and_then(Value::as_array).map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect()).unwrap_or_default();
+    if !patch.path_prepend.is_empty() {
+        let base_path = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH=").map(String::from))
+            .unwrap_or_else(|| crate::llb::lower::DEFAULT_PATH.trim_start_matches("PATH=").to_string());
+        set_env(&mut env, "PATH", &format!("{}:{base_path}", patch.path_prepend.join(":")));
+    }
+    for (k, v) in &patch.env {
+        set_env(&mut env, k, v);
+    }
+    c.insert("Env".into(), json!(env));
+    c.insert("User".into(), json!(patch.user));
+    c.insert("WorkingDir".into(), json!(patch.workdir));
+    if let Some(ep) = &patch.entrypoint {
+        c.insert("Entrypoint".into(), json!(ep));
+        // As in a Dockerfile: a new ENTRYPOINT drops the base image's CMD.
+        if patch.cmd.is_none() {
+            c.insert("Cmd".into(), Value::Null);
+        }
+    }
+    if let Some(cmd) = &patch.cmd {
+        c.insert("Cmd".into(), json!(cmd));
+    }
+    if !patch.expose.is_empty() {
+        let ports = c.entry("ExposedPorts").or_insert_with(|| json!({}));
+        if !ports.is_object() {
+            *ports = json!({});
+        }
+        for p in &patch.expose {
+            let key = if p.contains('/') { p.clone() } else { format!("{p}/tcp") };
+            ports.as_object_mut().expect("object").insert(key, json!({}));
+        }
+    }
+    if !patch.labels.is_empty() {
+        let labels = c.entry("Labels").or_insert_with(|| json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        for (k, v) in &patch.labels {
+            labels.as_object_mut().expect("object").insert(k.clone(), json!(v));
+        }
+    }
+    if let Some(h) = &patch.healthcheck {
+        let mut hc = Map::new();
+        let mut test = vec!["CMD".to_string()];
+        test.extend(h.cmd.iter().cloned());
+        hc.insert("Test".into(), json!(test));
+        if let Some(i) = h.interval.as_deref().and_then(duration_ns) {
+            hc.insert("Interval".into(), json!(i));
+        }
+        if let Some(t) = h.timeout.as_deref().and_then(duration_ns) {
+            hc.insert("Timeout".into(), json!(t));
+        }
+        if let Some(r) = h.retries {
+            hc.insert("Retries".into(), json!(r));
+        }
+        c.insert("Healthcheck".into(), Value::Object(hc));
+    }
+    if let Some(s) = &patch.stopsignal {
+        c.insert("StopSignal".into(), json!(s));
+    }
+
+    let hist = obj.entry("history").or_insert_with(|| json!([]));
+    if !hist.is_array() {
+        *hist = json!([]);
+    }
+    let entries = hist.as_array_mut().expect("array");
+    for h in history {
+        entries.push(json!({"created_by": format!("strata: {h}"), "comment": "strata"}));
+    }
+    img
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let prefix = format!("{key}=");
+    let entry = format!("{key}={value}");
+    match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+/// "30s", "1m", "500ms" → nanoseconds (Docker's healthcheck unit).
+pub fn duration_ns(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: i64 = num.parse().ok()?;
+    let mult: i64 = match unit {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_like_docker() {
+        assert_eq!(normalize_ref("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(normalize_ref("python:3.12-slim"), "docker.io/library/python:3.12-slim");
+        assert_eq!(normalize_ref("strata-test/python:3.11"), "docker.io/strata-test/python:3.11");
+        assert_eq!(normalize_ref("localhost:5000/x"), "localhost:5000/x:latest");
+        assert_eq!(normalize_ref("ghcr.io/a/b:1"), "ghcr.io/a/b:1");
+        assert_eq!(normalize_ref("a@sha256:00"), "docker.io/library/a@sha256:00");
+        assert_eq!(pin("docker.io/library/a:1", "sha256:ff"), "docker.io/library/a:1@sha256:ff");
+    }
+
+    #[test]
+    fn config_inherits_and_overrides() {
+        let base = br#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/bin:/bin","LANG=C"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:aa"]},"history":[{"created_by":"import"}]}"#;
+        let patch = ConfigPatch {
+            env: vec![("LANG".into(), "C.UTF-8".into()), ("X".into(), "1".into())],
+            path_prepend: vec!["/opt/venv/bin".into()],
+            user: "1000:1000".into(),
+            workdir: "/app".into(),
+            entrypoint: Some(vec!["python".into()]),
+            expose: vec!["8000".into()],
+            ..Default::default()
+        };
+        let c = runtime_config(Some(base), &patch, &["app: copy a".into()], "linux", "amd64");
+        assert_eq!(c["config"]["Env"], json!(["PATH=/opt/venv/bin:/usr/bin:/bin", "LANG=C.UTF-8", "X=1"]));
+        assert_eq!(c["config"]["Cmd"], Value::Null);
+        assert_eq!(c["config"]["ExposedPorts"], json!({"8000/tcp": {}}));
+        assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa"]));
+        assert_eq!(c["history"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_ns("30s"), Some(30_000_000_000));
+        assert_eq!(duration_ns("5"), None);
+    }
+}

@@ -1,0 +1,15 @@
+//! strata: one declarative `strata.toml` in, optimized BuildKit LLB out.
+//!
+//! Pipeline (see ARCHITECTURE.md): `spec` (parse + validate, spans kept) →
+//! `plan` (stages, layers, mounts, image config; no protobuf) → `llb`
+//! (deterministic graph on BuildKit's pb types) → `frontend` (gateway
+//! client) or `cli`.
+
+pub mod cli;
+pub mod context;
+pub mod diag;
+pub mod frontend;
+pub mod image;
+pub mod llb;
+pub mod plan;
+pub mod spec;

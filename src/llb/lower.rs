@@ -1,0 +1,421 @@
+//! Lowering a `Plan` to an LLB definition.
+//!
+//! Everything the engine told us (base image digests and env, which named
+//! contexts the client sent) comes in through `Inputs`, so the same plan and
+//! inputs always give the same bytes. No per-build value (session id, time)
+//! goes into an op.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bollard_buildkit_proto::pb;
+use pb::file_action::Action;
+
+use super::{input, Graph, Lines, Output};
+use crate::diag::line_col;
+use crate::plan::{FileSource, Mount, Op, Plan, Sharing, StageBase};
+
+/// A base image as resolved by the engine (or assumed, offline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    /// Fully qualified reference, pinned by digest when known.
+    pub source: String,
+    /// The image config's `Env`, inherited by every command run on it.
+    pub env: Vec<String>,
+}
+
+pub struct Inputs<'a> {
+    pub platform: pb::Platform,
+    /// Keyed by the reference as written in the spec.
+    pub images: &'a BTreeMap<String, BaseImage>,
+    /// Named contexts the client passed (`--build-context NAME=dir`).
+    pub named_contexts: &'a BTreeSet<String>,
+    /// `image-resolve-mode` (`local` under `docker buildx build`).
+    pub resolve_mode: Option<String>,
+    /// Spec file name and text for the source map.
+    pub spec: Option<(&'a str, &'a str)>,
+}
+
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct Lowered {
+    pub definition: pb::Definition,
+    /// One entry per layer the target stage adds on its base image chain,
+    /// in order, for the image history.
+    pub history: Vec<String>,
+}
+
+struct Lowering<'a> {
+    g: Graph,
+    inputs: &'a Inputs<'a>,
+    plan: &'a Plan,
+    stages: Vec<Option<(Output, Vec<String>, Vec<String>)>>,
+    context: Option<Output>,
+}
+
+pub fn lower(plan: &Plan, inputs: &Inputs) -> Lowered {
+    let mut l = Lowering { g: Graph::new(), inputs, plan, stages: vec![None; plan.stages.len()], context: None };
+    let (out, _env, history) = l.stage(plan.target);
+    let definition = l.g.definition(&out, inputs.spec);
+    Lowered { definition, history }
+}
+
+impl Lowering<'_> {
+    /// Lowers a stage (memoised): its final output, the env its commands
+    /// run with, and the history of every layer above the image.
+    fn stage(&mut self, idx: usize) -> (Output, Vec<String>, Vec<String>) {
+        if let Some(done) = &self.stages[idx] {
+            return done.clone();
+        }
+        let stage = &self.plan.stages[idx];
+        let (mut state, env, mut history) = match &stage.from {
+            StageBase::Image(r) => {
+                let (o, env) = self.image(r);
+                (o, env, vec![])
+            }
+            StageBase::Stage(i) => self.stage(*i),
+        };
+        for op in &stage.ops {
+            state = self.op(op, state, &env);
+            history.push(op.name().to_string());
+        }
+        let result = (state, env, history);
+        self.stages[idx] = Some(result.clone());
+        result
+    }
+
+    fn lines(&self, span: &std::ops::Range<usize>) -> Option<Lines> {
+        let (_, text) = self.inputs.spec?;
+        if span.end <= span.start {
+            return None;
+        }
+        let start = line_col(text, span.start);
+        let end = line_col(text, span.end - 1);
+        Some(Lines { start, end })
+    }
+
+    fn platform(&self) -> Option<pb::Platform> {
+        Some(self.inputs.platform.clone())
+    }
+
+    fn image(&mut self, r: &str) -> (Output, Vec<String>) {
+        let base = self.inputs.images.get(r).cloned().unwrap_or_else(|| BaseImage {
+            source: crate::image::normalize_ref(r),
+            env: vec![DEFAULT_PATH.to_string()],
+        });
+        let mut attrs = BTreeMap::new();
+        if let Some(mode) = &self.inputs.resolve_mode {
+            if mode != "default" {
+                attrs.insert("image.resolvemode".to_string(), mode.clone());
+            }
+        }
+        let op = pb::Op {
+            platform: self.platform(),
+            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: format!("docker-image://{}", base.source), attrs })),
+            ..Default::default()
+        };
+        let mut env = base.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        (self.g.add(op, &format!("base: {r}"), None), env)
+    }
+
+    fn source(&mut self, from: &FileSource) -> Output {
+        match from {
+            FileSource::Context => self.context(),
+            FileSource::Named(name) if self.inputs.named_contexts.contains(name) => {
+                let mut attrs = BTreeMap::new();
+                attrs.insert("local.sharedkeyhint".to_string(), name.clone());
+                let op = pb::Op {
+                    platform: None,
+                    op: Some(pb::op::Op::Source(pb::SourceOp { identifier: format!("local://{name}"), attrs })),
+                    ..Default::default()
+                };
+                self.g.add(op, &format!("context: {name}"), None)
+            }
+            // No such named context: fall back to the directory of that name
+            // in the main context (selected by the copy below).
+            FileSource::Named(name) => {
+                let ctx = self.context();
+                self.copy_into_scratch(ctx, &[name.clone()], &format!("context: {name}/"), true)
+            }
+            FileSource::Stage(i) => self.stage(*i).0,
+        }
+    }
+
+    fn context(&mut self) -> Output {
+        if let Some(c) = &self.context {
+            return c.clone();
+        }
+        let f = &self.plan.context;
+        let mut include = f.include.clone();
+        // Named contexts that fall back to context directories must be sent.
+        for stage in &self.plan.stages {
+            for op in &stage.ops {
+                if let Op::Run { mounts, .. } = op {
+                    for m in mounts {
+                        if let Mount::Source { from: FileSource::Named(n), .. } = m {
+                            if !self.inputs.named_contexts.contains(n) {
+                                include.push(n.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        include.sort();
+        include.dedup();
+        let mut attrs = BTreeMap::new();
+        attrs.insert("local.sharedkeyhint".to_string(), "context".to_string());
+        if !include.is_empty() {
+            attrs.insert("local.includepattern".to_string(), serde_json::to_string(&include).unwrap_or_default());
+        }
+        if !f.exclude.is_empty() {
+            attrs.insert("local.excludepatterns".to_string(), serde_json::to_string(&f.exclude).unwrap_or_default());
+        }
+        let op = pb::Op {
+            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "local://context".into(), attrs })),
+            ..Default::default()
+        };
+        let out = self.g.add(op, "context", None);
+        self.context = Some(out.clone());
+        out
+    }
+
+    /// A scratch state holding `paths` copied from `src` at the same
+    /// relative locations (or, with `contents`, the contents of one dir).
+    fn copy_into_scratch(&mut self, src: Output, paths: &[String], name: &str, contents: bool) -> Output {
+        let actions: Vec<pb::FileAction> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let rel = p.trim_end_matches('/');
+                let dest = if contents { "/".to_string() } else { format!("/{rel}") };
+                pb::FileAction {
+                    // The first copy starts from scratch (-1); each next one
+                    // builds on the previous action's result.
+                    input: if i == 0 { -1 } else { 1 + (i as i64 - 1) },
+                    secondary_input: 0,
+                    output: if i + 1 == paths.len() { 0 } else { -1 },
+                    action: Some(Action::Copy(copy_action(format!("/{rel}"), dest, None))),
+                }
+            })
+            .collect();
+        let op = pb::Op {
+            inputs: vec![input(&src)],
+            platform: self.platform(),
+            op: Some(pb::op::Op::File(pb::FileOp { actions })),
+            ..Default::default()
+        };
+        self.g.add(op, name, None)
+    }
+
+    fn op(&mut self, op: &Op, state: Output, env: &[String]) -> Output {
+        let lines = self.lines(op.span());
+        match op {
+            Op::Run { name, script, env: extra, mounts, .. } => {
+                let mut inputs = vec![input(&state)];
+                let mut pb_mounts =
+                    vec![pb::Mount { input: 0, dest: "/".into(), output: 0, mount_type: pb::MountType::Bind as i32, ..Default::default() }];
+                for m in mounts {
+                    match m {
+                        Mount::Cache { target, id, sharing } => pb_mounts.push(pb::Mount {
+                            input: -1,
+                            dest: target.clone(),
+                            output: -1,
+                            mount_type: pb::MountType::Cache as i32,
+                            cache_opt: Some(pb::CacheOpt {
+                                id: id.clone(),
+                                sharing: match sharing {
+                                    Sharing::Shared => pb::CacheSharingOpt::Shared,
+                                    Sharing::Private => pb::CacheSharingOpt::Private,
+                                    Sharing::Locked => pb::CacheSharingOpt::Locked,
+                                } as i32,
+                            }),
+                            ..Default::default()
+                        }),
+                        Mount::Files { target, from, paths } => {
+                            let src = self.source(from);
+                            let files = self.copy_into_scratch(src, paths, &format!("files: {}", paths.join(" ")), false);
+                            inputs.push(input(&files));
+                            pb_mounts.push(bind_ro(inputs.len() - 1, target));
+                        }
+                        Mount::Source { target, from } => {
+                            let src = self.source(from);
+                            inputs.push(input(&src));
+                            pb_mounts.push(bind_ro(inputs.len() - 1, target));
+                        }
+                    }
+                }
+                let mut run_env: Vec<String> = env.to_vec();
+                for (k, v) in extra {
+                    run_env.retain(|e| !e.starts_with(&format!("{k}=")));
+                    run_env.push(format!("{k}={v}"));
+                }
+                let exec = pb::ExecOp {
+                    meta: Some(pb::Meta {
+                        args: vec!["/bin/sh".into(), "-c".into(), script.clone()],
+                        env: run_env,
+                        cwd: "/".into(),
+                        ..Default::default()
+                    }),
+                    mounts: pb_mounts,
+                    ..Default::default()
+                };
+                let op = pb::Op { inputs, platform: self.platform(), op: Some(pb::op::Op::Exec(exec)), ..Default::default() };
+                self.g.add(op, name, lines)
+            }
+            Op::Copy { name, from, src, dest, owner, .. } => {
+                let from = self.source(from);
+                let action = pb::FileAction {
+                    input: 0,
+                    secondary_input: 1,
+                    output: 0,
+                    action: Some(Action::Copy(copy_action(src.clone(), dest.clone(), *owner))),
+                };
+                let op = pb::Op {
+                    inputs: vec![input(&state), input(&from)],
+                    platform: self.platform(),
+                    op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })),
+                    ..Default::default()
+                };
+                self.g.add(op, name, lines)
+            }
+            Op::Mkdir { name, path, owner, .. } => {
+                let action = pb::FileAction {
+                    input: 0,
+                    secondary_input: -1,
+                    output: 0,
+                    action: Some(Action::Mkdir(pb::FileActionMkDir {
+                        path: path.clone(),
+                        mode: 0o755,
+                        make_parents: true,
+                        owner: owner.map(chown),
+                        timestamp: -1,
+                    })),
+                };
+                let op = pb::Op {
+                    inputs: vec![input(&state)],
+                    platform: self.platform(),
+                    op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })),
+                    ..Default::default()
+                };
+                self.g.add(op, name, lines)
+            }
+        }
+    }
+}
+
+fn bind_ro(input_idx: usize, target: &str) -> pb::Mount {
+    pb::Mount {
+        input: input_idx as i64,
+        dest: target.to_string(),
+        output: -1,
+        readonly: true,
+        mount_type: pb::MountType::Bind as i32,
+        ..Default::default()
+    }
+}
+
+fn chown((uid, gid): (u32, u32)) -> pb::ChownOpt {
+    use pb::user_opt::User;
+    pb::ChownOpt {
+        user: Some(pb::UserOpt { user: Some(User::ById(uid)) }),
+        group: Some(pb::UserOpt { user: Some(User::ById(gid)) }),
+    }
+}
+
+fn copy_action(src: String, dest: String, owner: Option<(u32, u32)>) -> pb::FileActionCopy {
+    pb::FileActionCopy {
+        src,
+        dest,
+        owner: owner.map(chown),
+        mode: -1,
+        follow_symlink: true,
+        dir_copy_contents: true,
+        create_dest_path: true,
+        allow_wildcard: true,
+        allow_empty_wildcard: false,
+        timestamp: -1,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"version = 1
+[image]
+base = "python:3.11"
+[system]
+packages = ["libpq5"]
+[python]
+requirements = ["requirements.txt"]
+wheels = "wheels"
+[app]
+copy = ["app.py", "templates/"]
+"#;
+
+    fn lowered(named: &[&str]) -> Lowered {
+        let spec = crate::spec::load(SPEC, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build(&spec, &[]);
+        let images = BTreeMap::new();
+        let named: BTreeSet<String> = named.iter().map(|s| s.to_string()).collect();
+        let inputs = Inputs {
+            platform: pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() },
+            images: &images,
+            named_contexts: &named,
+            resolve_mode: Some("local".into()),
+            spec: Some(("strata.toml", SPEC)),
+        };
+        lower(&plan, &inputs)
+    }
+
+    #[test]
+    fn deterministic_bytes() {
+        let a = lowered(&["wheels"]).definition;
+        let b = lowered(&["wheels"]).definition;
+        assert_eq!(prost::Message::encode_to_vec(&a), prost::Message::encode_to_vec(&b));
+    }
+
+    #[test]
+    fn os_layer_is_shared_between_builder_and_runtime() {
+        let def = lowered(&["wheels"]).definition;
+        let execs: Vec<String> = def
+            .def
+            .iter()
+            .filter_map(|b| match <pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op {
+                Some(pb::op::Op::Exec(e)) => Some(e.meta.unwrap().args[2].clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(execs.iter().filter(|s| s.contains("apt-get install")).count(), 1, "{execs:?}");
+    }
+
+    #[test]
+    fn history_lists_runtime_layers() {
+        let h = lowered(&[]).history;
+        assert_eq!(h[0], "system: apt-get install libpq5");
+        assert_eq!(h.last().unwrap(), "app: copy templates/");
+    }
+
+    #[test]
+    fn missing_named_context_falls_back_to_context_dir() {
+        let def = lowered(&[]).definition;
+        let ops: Vec<pb::Op> = def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect();
+        let ctx = ops
+            .iter()
+            .find_map(|o| match &o.op {
+                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(ctx.attrs["local.includepattern"], r#"["app.py","requirements.txt","templates","wheels"]"#);
+        assert!(!ops.iter().any(|o| matches!(&o.op, Some(pb::op::Op::Source(s)) if s.identifier == "local://wheels")));
+        let def = lowered(&["wheels"]).definition;
+        assert!(def.def.iter().any(|b| {
+            matches!(<pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op, Some(pb::op::Op::Source(s)) if s.identifier == "local://wheels")
+        }));
+    }
+}

@@ -1,0 +1,134 @@
+//! Our small LLB graph builder on BuildKit's own protobuf types.
+//!
+//! Ops are marshalled the way Go's protobuf does it (see `encode`), hashed
+//! with sha256, and deduplicated by digest, so the same sub-graph reached
+//! from two stages is one vertex. The definition lists ops in insertion
+//! order (inputs always come first) and ends with the terminal op, so the
+//! same plan always gives the same bytes.
+
+mod encode;
+pub mod lower;
+
+use std::collections::{BTreeMap, HashSet};
+
+use bollard_buildkit_proto::pb;
+use sha2::{Digest as _, Sha256};
+
+pub use encode::marshal_op;
+
+/// One output of a vertex: what another op takes as an input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Output {
+    pub digest: String,
+    pub index: i64,
+}
+
+/// A 1-based inclusive line range in the spec, for BuildKit source maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lines {
+    pub start: (usize, usize),
+    pub end: (usize, usize),
+}
+
+#[derive(Default)]
+pub struct Graph {
+    ops: Vec<Vec<u8>>,
+    seen: HashSet<String>,
+    metadata: BTreeMap<String, pb::OpMetadata>,
+    locations: BTreeMap<String, Vec<Lines>>,
+}
+
+pub fn digest_of(bytes: &[u8]) -> String {
+    let sum = Sha256::digest(bytes);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in sum {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an op (or finds it, if an identical op exists) and returns its
+    /// first output. `name` is what `docker buildx build` progress shows.
+    pub fn add(&mut self, op: pb::Op, name: &str, lines: Option<Lines>) -> Output {
+        let bytes = marshal_op(&op);
+        let digest = digest_of(&bytes);
+        if self.seen.insert(digest.clone()) {
+            self.ops.push(bytes);
+            if !name.is_empty() {
+                let mut meta = pb::OpMetadata::default();
+                meta.description.insert("llb.customname".into(), name.to_string());
+                self.metadata.insert(digest.clone(), meta);
+            }
+        }
+        if let Some(l) = lines {
+            let locs = self.locations.entry(digest.clone()).or_default();
+            if !locs.contains(&l) {
+                locs.push(l);
+            }
+        }
+        Output { digest, index: 0 }
+    }
+
+    /// The definition whose result is `result`, with the spec attached as
+    /// the source map so failing steps point at their spec lines.
+    pub fn definition(mut self, result: &Output, source: Option<(&str, &str)>) -> pb::Definition {
+        let terminal = pb::Op { inputs: vec![input(result)], ..Default::default() };
+        let bytes = marshal_op(&terminal);
+        let digest = digest_of(&bytes);
+        if self.seen.insert(digest) {
+            self.ops.push(bytes);
+        }
+        let source = source.map(|(filename, data)| pb::Source {
+            infos: vec![pb::SourceInfo {
+                filename: filename.to_string(),
+                data: data.as_bytes().to_vec(),
+                definition: None,
+                language: "TOML".into(),
+            }],
+            locations: self
+                .locations
+                .iter()
+                .map(|(d, lines)| {
+                    let ranges = lines
+                        .iter()
+                        .map(|l| pb::Range {
+                            start: Some(pb::Position { line: l.start.0 as i32, character: l.start.1 as i32 }),
+                            end: Some(pb::Position { line: l.end.0 as i32, character: l.end.1 as i32 }),
+                        })
+                        .collect();
+                    (d.clone(), pb::Locations { locations: vec![pb::Location { source_index: 0, ranges }] })
+                })
+                .collect(),
+        });
+        pb::Definition { def: self.ops, metadata: self.metadata, source }
+    }
+}
+
+pub fn input(o: &Output) -> pb::Input {
+    pb::Input { digest: o.digest.clone(), index: o.index }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_ops_are_one_vertex() {
+        let mut g = Graph::new();
+        let src = || pb::Op {
+            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "docker-image://docker.io/library/busybox:latest".into(), attrs: Default::default() })),
+            ..Default::default()
+        };
+        let a = g.add(src(), "base", None);
+        let b = g.add(src(), "base", None);
+        assert_eq!(a, b);
+        let def = g.definition(&a, None);
+        assert_eq!(def.def.len(), 2, "source + terminal");
+    }
+}

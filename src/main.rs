@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(strata::cli::main(std::env::args().skip(1).collect()));
+}
