@@ -131,6 +131,7 @@ fn run(cmd: &str, c: &Common) -> i32 {
                 named_contexts: &named,
                 resolve_mode: None,
                 spec: Some((&c.file, &source)),
+                session: None,
             };
             let def = lower::lower(&plan, &inputs).definition;
             use std::io::Write;

@@ -71,7 +71,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             .unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() }),
     };
 
-    let (source, dockerignore) = read_inputs(client, &opts.filename).await?;
+    let (source, dockerignore) = read_inputs(client, opts).await?;
     let spec_file = opts.filename.clone();
     let spec = spec::load(&source, &opts.build_args).map_err(|d| FrontendError::Spec(crate::diag::SpecError::new(&spec_file, &source, d)))?;
     let mut plan = plan::build(&spec, &dockerignore);
@@ -114,6 +114,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         named_contexts: &opts.named_contexts,
         resolve_mode: opts.image_resolve_mode.clone(),
         spec: Some((&spec_file, &source)),
+        session: opts.session.clone(),
     };
     let lowered = lower::lower(&plan, &inputs);
     let base_config = base_of(&plan, plan.target).and_then(|r| configs.get(r)).map(Vec::as_slice);
@@ -172,9 +173,11 @@ fn result_ref(res: gw::SolveResponse) -> Result<gw::Ref, FrontendError> {
 /// Reads the spec (from the `dockerfile` local) and the ignore file:
 /// `<spec>.dockerignore` beside the spec wins over the context's
 /// `.dockerignore`, as with Dockerfiles.
-async fn read_inputs(client: &mut Client, filename: &str) -> Result<(String, Vec<String>), FrontendError> {
+async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, Vec<String>), FrontendError> {
+    let filename = opts.filename.as_str();
     let own_ignore = format!("{filename}.dockerignore");
-    let spec_ref = solve_local(client, "dockerfile", &[filename, &own_ignore], "[strata] load spec").await?;
+    let session = opts.session.as_deref();
+    let spec_ref = solve_local(client, session, "dockerfile", &[filename, &own_ignore], "[strata] load spec").await?;
     let data = read_file(client, &spec_ref, filename)
         .await?
         .ok_or_else(|| FrontendError::Other(format!("cannot read {filename} from the build's spec directory")))?;
@@ -182,7 +185,7 @@ async fn read_inputs(client: &mut Client, filename: &str) -> Result<(String, Vec
     let ignore = match read_file(client, &spec_ref, &own_ignore).await? {
         Some(d) => Some(d),
         None => {
-            let ctx_ref = solve_local(client, "context", &[".dockerignore"], "[strata] load .dockerignore").await?;
+            let ctx_ref = solve_local(client, session, "context", &[".dockerignore"], "[strata] load .dockerignore").await?;
             read_file(client, &ctx_ref, ".dockerignore").await?
         }
     };
@@ -190,8 +193,11 @@ async fn read_inputs(client: &mut Client, filename: &str) -> Result<(String, Vec
     Ok((source, patterns))
 }
 
-async fn solve_local(client: &mut Client, name: &str, paths: &[&str], label: &str) -> Result<String, FrontendError> {
+async fn solve_local(client: &mut Client, session: Option<&str>, name: &str, paths: &[&str], label: &str) -> Result<String, FrontendError> {
     let mut attrs = BTreeMap::new();
+    if let Some(s) = session {
+        attrs.insert("local.session".to_string(), s.to_string());
+    }
     let list = serde_json::to_string(paths).unwrap_or_default();
     attrs.insert("local.includepattern".to_string(), list.clone());
     attrs.insert("local.followpaths".to_string(), list);

@@ -14,14 +14,18 @@ pub struct BuildOpts {
     /// `--build-context NAME=…` names whose value is a local directory.
     pub named_contexts: BTreeSet<String>,
     pub image_resolve_mode: Option<String>,
+    /// `BUILDKIT_SESSION_ID`: the client session serving the locals.
+    pub session: Option<String>,
 }
 
 impl BuildOpts {
     pub fn from_env() -> Self {
-        Self::from_pairs(std::env::vars().filter(|(k, _)| k.starts_with("BUILDKIT_FRONTEND_OPT_")).filter_map(|(_, v)| {
+        let mut o = Self::from_pairs(std::env::vars().filter(|(k, _)| k.starts_with("BUILDKIT_FRONTEND_OPT_")).filter_map(|(_, v)| {
             let (k, v) = v.split_once('=')?;
             Some((k.to_string(), v.to_string()))
-        }))
+        }));
+        o.session = std::env::var("BUILDKIT_SESSION_ID").ok().filter(|s| !s.is_empty());
+        o
     }
 
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {

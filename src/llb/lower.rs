@@ -33,6 +33,12 @@ pub struct Inputs<'a> {
     pub resolve_mode: Option<String>,
     /// Spec file name and text for the source map.
     pub spec: Option<(&'a str, &'a str)>,
+    /// The client session that serves the locals. BuildKit merges
+    /// identical vertices of concurrent builds, so a local source without
+    /// its session could be served from another build's context. Only
+    /// local source ops carry it; their cache keys are content-based, so
+    /// caching across builds is unaffected.
+    pub session: Option<String>,
 }
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -124,7 +130,7 @@ impl Lowering<'_> {
         match from {
             FileSource::Context => self.context(),
             FileSource::Named(name) if self.inputs.named_contexts.contains(name) => {
-                let mut attrs = BTreeMap::new();
+                let mut attrs = self.local_attrs();
                 attrs.insert("local.sharedkeyhint".to_string(), name.clone());
                 let op = pb::Op {
                     platform: None,
@@ -141,6 +147,14 @@ impl Lowering<'_> {
             }
             FileSource::Stage(i) => self.stage(*i).0,
         }
+    }
+
+    fn local_attrs(&self) -> BTreeMap<String, String> {
+        let mut attrs = BTreeMap::new();
+        if let Some(s) = &self.inputs.session {
+            attrs.insert("local.session".to_string(), s.clone());
+        }
+        attrs
     }
 
     fn context(&mut self) -> Output {
@@ -165,7 +179,7 @@ impl Lowering<'_> {
         }
         include.sort();
         include.dedup();
-        let mut attrs = BTreeMap::new();
+        let mut attrs = self.local_attrs();
         attrs.insert("local.sharedkeyhint".to_string(), "context".to_string());
         if !include.is_empty() {
             attrs.insert("local.includepattern".to_string(), serde_json::to_string(&include).unwrap_or_default());
@@ -368,6 +382,7 @@ copy = ["app.py", "templates/"]
             named_contexts: &named,
             resolve_mode: Some("local".into()),
             spec: Some(("strata.toml", SPEC)),
+            session: None,
         };
         lower(&plan, &inputs)
     }

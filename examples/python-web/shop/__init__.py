@@ -1,0 +1,1 @@
+"""A tiny shop service used as strata's Python web example."""

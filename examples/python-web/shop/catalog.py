@@ -1,0 +1,4 @@
+ITEMS = [
+    {"name": "tea", "price": 3},
+    {"name": "coffee", "price": 4},
+]
