@@ -144,7 +144,7 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
     let mut os_ops = Vec::new();
     if !spec.system.packages.is_empty() {
         let pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
-        os_ops.push(install_packages(spec.system.manager, &pkgs, &base, spec.system.span.clone()));
+        os_ops.push(install_packages(spec.system.manager, &pkgs, &base, list_span(&spec.system.packages)));
     }
     stages.push(Stage { name: "os".into(), from: StageBase::Image(base.clone()), ops: os_ops });
 
@@ -162,7 +162,7 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
                 // build may need them (headers link against them).
                 pkgs.extend(spec.system.packages.iter().map(|p| p.value.as_str()));
             }
-            ops.push(install_packages(spec.system.manager, &pkgs, &builder_ref, spec.system.span.clone()));
+            ops.push(install_packages(spec.system.manager, &pkgs, &builder_ref, list_span(&spec.system.build_packages)));
         }
         if let Some(py) = python {
             for r in &py.requirements {
@@ -244,6 +244,15 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
     context.include.sort();
     context.include.dedup();
     Plan { stages, target, context, config }
+}
+
+/// From the first to the last item of a list: where a failing install
+/// points in the spec.
+fn list_span(items: &[crate::spec::Sp<String>]) -> Span {
+    match (items.first(), items.last()) {
+        (Some(a), Some(b)) => a.span.start..b.span.end,
+        _ => 0..0,
+    }
 }
 
 fn trim_dir(p: &str) -> String {

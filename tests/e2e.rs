@@ -217,6 +217,24 @@ fn spec_errors_show_the_spec_line() {
 }
 
 #[test]
+fn failing_step_points_at_its_spec_line() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("hello");
+    p.write(
+        "bad.toml",
+        "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/python:3.11\"\n[system]\npackages = [\"no-such-package-strata\"]\n",
+    );
+    let b = p.build_file("bad.toml", &[]);
+    assert!(!b.ok);
+    assert!(b.log.contains("Unable to locate package no-such-package-strata"), "{}", b.log);
+    // Our op digests match BuildKit's, so its source map finds the line.
+    assert!(b.log.contains("bad.toml:6"), "{}", b.log);
+    assert!(b.log.contains(">>> packages = [\"no-such-package-strata\"]"), "{}", b.log);
+}
+
+#[test]
 fn dockerignore_and_filename_are_honoured() {
     if !engine() {
         return;
@@ -278,7 +296,9 @@ fn rebuild_after_code_edit_reruns_no_os_or_dependency_step() {
     assert!(b.cached("system: apt-get install") && b.cached("python: pip install") && b.cached("app: copy shop/"), "{}", b.log);
 
     // Code edit: OS and dependency steps CACHED, the edited layer re-runs.
-    p.write("shop/catalog.py", "ITEMS = [{\"name\": \"tea\", \"price\": 5}]\n");
+    // The edit is unique per run, so an earlier run's cache cannot hit.
+    let n = nonce();
+    p.write("shop/catalog.py", &format!("ITEMS = [{{\"name\": \"tea\", \"price\": 5}}]\nNONCE = {n}\n"));
     let b = p.build(&[]).assert_ok();
     assert!(b.cached("system: apt-get install"), "{}", b.log);
     assert!(b.cached("python: pip install"), "{}", b.log);
@@ -287,10 +307,15 @@ fn rebuild_after_code_edit_reruns_no_os_or_dependency_step() {
     assert_eq!(p.run("python", &["-c", "from shop.catalog import ITEMS; print(ITEMS[0]['price'])"]), "5");
 
     // Dependency file edit: OS step CACHED, install re-runs.
-    p.write("requirements.txt", "flask==3.0.3\n# pinned for the e2e test\n");
+    p.write("requirements.txt", &format!("flask==3.0.3\n# e2e edit {n}\n"));
     let b = p.build(&[]).assert_ok();
     assert!(b.cached("system: apt-get install"), "{}", b.log);
     assert!(!b.cached("python: pip install"), "{}", b.log);
+}
+
+/// A value unique to this moment, for edits that must miss every cache.
+fn nonce() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
 fn prepare_wheels(p: &Project) {

@@ -394,6 +394,16 @@ copy = ["app.py", "templates/"]
         assert_eq!(prost::Message::encode_to_vec(&a), prost::Message::encode_to_vec(&b));
     }
 
+    /// Pins the bytes: a change here changes every user's cache keys, so it
+    /// must be deliberate (update the constant in the same commit).
+    #[test]
+    fn digest_is_stable_across_runs_and_versions() {
+        let def = lowered(&["wheels"]).definition;
+        let last = crate::llb::digest_of(def.def.last().unwrap());
+        assert_eq!(last, GOLDEN, "LLB bytes changed");
+    }
+    const GOLDEN: &str = "sha256:13674d1a7c7e0bd9d8186aad83f2019dfff7a863b8475e0a0f80e6094442cfa9";
+
     #[test]
     fn os_layer_is_shared_between_builder_and_runtime() {
         let def = lowered(&["wheels"]).definition;
