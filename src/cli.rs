@@ -13,9 +13,10 @@ usage:
   strata frontend                 run as a BuildKit gateway frontend (what `# syntax=` starts)
   strata check [-f FILE] [--build-arg K=V]...
                                   validate a spec; errors as FILE:LINE:COL
-  strata plan  [-f FILE] [--build-arg K=V]...
-                                  print the stages and layers the spec builds
-  strata llb   [-f FILE] [--build-arg K=V]... [--platform OS/ARCH]
+  strata plan  [-f FILE] [--build-arg K=V]... [--target T] [--deps-digest] [--context DIR]
+                                  print the stages and layers the spec builds, or (--deps-digest)
+                                  the strata.deps.digest label the deps image would get
+  strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH]
                                   write the LLB definition (protobuf) to stdout, for `buildctl build`
   strata version
 ";
@@ -56,11 +57,22 @@ struct Common {
     file: String,
     build_args: BTreeMap<String, String>,
     platform: Option<String>,
+    target: String,
+    deps_digest: bool,
+    /// The build context directory (default: the spec's directory).
+    context: Option<std::path::PathBuf>,
 }
 
 impl Common {
     fn parse(args: &[String]) -> Result<Self, String> {
-        let mut c = Common { file: "strata.toml".into(), build_args: BTreeMap::new(), platform: None };
+        let mut c = Common {
+            file: "strata.toml".into(),
+            build_args: BTreeMap::new(),
+            platform: None,
+            target: String::new(),
+            deps_digest: false,
+            context: None,
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
@@ -72,6 +84,9 @@ impl Common {
                     c.build_args.insert(k.to_string(), val.to_string());
                 }
                 "--platform" => c.platform = Some(value(a)?),
+                "--target" => c.target = value(a)?,
+                "--context" => c.context = Some(value(a)?.into()),
+                "--deps-digest" => c.deps_digest = true,
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -93,30 +108,59 @@ fn run(cmd: &str, c: &Common) -> i32 {
             return 1;
         }
     };
-    let spec = match spec::load(&source, &c.build_args) {
-        Ok(s) => s,
-        Err(d) => {
-            eprintln!("error: {}", SpecError::new(&c.file, &source, d));
-            return 1;
-        }
+    let fail = |d| {
+        eprintln!("error: {}", SpecError::new(&c.file, &source, d));
+        1
     };
+    let mut spec = match spec::load(&source, &c.build_args) {
+        Ok(s) => s,
+        Err(d) => return fail(d),
+    };
+    let mut stage = c.target.clone();
+    if spec.variants.iter().any(|v| v.value == c.target) {
+        spec = match spec::load_target(&source, &c.build_args, Some(&c.target)) {
+            Ok(s) => s,
+            Err(d) => return fail(d),
+        };
+        stage = "runtime".into();
+    }
     // The CLI reads .dockerignore beside the spec, as a build from the
     // spec's directory would.
-    let dir = std::path::Path::new(&c.file).parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let dir = c.context.clone().unwrap_or_else(|| std::path::Path::new(&c.file).parent().map(|p| p.to_path_buf()).unwrap_or_default());
     let ignore_file = std::fs::read_to_string(format!("{}.dockerignore", c.file)).or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")));
     let ignore = ignore_file.map(|t| context::parse_dockerignore(&t)).unwrap_or_default();
     let plan = plan::build(&spec, &ignore);
+    let Some(target) = plan.stage_index(&stage) else {
+        let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
+        names.extend(spec.variants.iter().map(|v| v.value.clone()));
+        eprintln!("strata {cmd}: unknown target \"{}\"; this spec has: {}", c.target, names.join(", "));
+        return 2;
+    };
     match cmd {
         "check" => {
             println!("{}: ok", c.file);
             0
         }
+        "plan" if c.deps_digest => {
+            let mut files = Vec::new();
+            for f in &plan.deps_files {
+                match std::fs::read(dir.join(f)) {
+                    Ok(d) => files.push((f.clone(), d)),
+                    Err(e) => {
+                        eprintln!("strata plan: {}: {e}", dir.join(f).display());
+                        return 1;
+                    }
+                }
+            }
+            println!("{}", crate::deps::digest(&spec, &files));
+            0
+        }
         "plan" => {
-            print!("{}", render_plan(&plan));
+            print!("{}", render_plan(&plan, target));
             0
         }
         _ => {
-            let platform = match crate::frontend::parse_platform(c.platform.as_deref().unwrap_or("linux/amd64")) {
+            let platform = match crate::platform::parse(c.platform.as_deref().unwrap_or("linux/amd64")) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("strata llb: {e}");
@@ -132,8 +176,9 @@ fn run(cmd: &str, c: &Common) -> i32 {
                 resolve_mode: None,
                 spec: Some((&c.file, &source)),
                 session: None,
+                no_cache: lower::NoCache::None,
             };
-            let def = lower::lower(&plan, &inputs).definition;
+            let def = lower::lower(&plan, &inputs, target).definition;
             use std::io::Write;
             let bytes = prost::Message::encode_to_vec(&def);
             match std::io::stdout().write_all(&bytes) {
@@ -148,23 +193,25 @@ fn run(cmd: &str, c: &Common) -> i32 {
 }
 
 /// A readable tree of stages and their layers.
-pub fn render_plan(p: &plan::Plan) -> String {
+pub fn render_plan(p: &plan::Plan, target: usize) -> String {
     let mut s = String::new();
     for (i, st) in p.stages.iter().enumerate() {
         let from = match &st.from {
             plan::StageBase::Image(r) => format!("image {r}"),
             plan::StageBase::Stage(j) => format!("stage {}", p.stages[*j].name),
         };
-        let mark = if i == p.target { " (target)" } else { "" };
+        let mark = if i == target { " (target)" } else { "" };
         s.push_str(&format!("stage {}{mark} from {from}\n", st.name));
         for op in &st.ops {
             s.push_str(&format!("  - {}\n", op.name()));
-            if let plan::Op::Run { mounts, .. } = op {
-                for m in mounts {
+            if let plan::Op::Run(r) = op {
+                for m in &r.mounts {
                     let d = match m {
-                        plan::Mount::Cache { target, id, sharing } => format!("cache {target} (id={id}, {sharing:?})"),
+                        plan::Mount::Cache { target, id, sharing, .. } => format!("cache {target} (id={id}, {sharing:?})"),
                         plan::Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
                         plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
+                        plan::Mount::Secret { id } => format!("secret /run/secrets/{id}"),
+                        plan::Mount::Ssh { id, index } => format!("ssh /run/buildkit/ssh_agent.{index} ({id})"),
                     };
                     s.push_str(&format!("      mount {d}\n"));
                 }

@@ -57,14 +57,29 @@ pub fn config_env(config: &[u8]) -> Vec<String> {
 
 /// The result's image config: base config + the spec's settings + one
 /// history entry per layer strata added.
-pub fn runtime_config(base: Option<&[u8]>, patch: &ConfigPatch, history: &[String], os: &str, arch: &str) -> Value {
+///
+/// `created` (RFC 3339) is the build time, or `SOURCE_DATE_EPOCH` for
+/// reproducible images; it dates the image and strata's history entries.
+pub fn runtime_config(
+    base: Option<&[u8]>,
+    patch: &ConfigPatch,
+    history: &[String],
+    platform: &bollard_buildkit_proto::pb::Platform,
+    created: Option<&str>,
+) -> Value {
     let mut img: Value = base.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_else(|| json!({}));
     if !img.is_object() {
         img = json!({});
     }
     let obj = img.as_object_mut().expect("object");
-    obj.entry("architecture").or_insert_with(|| json!(arch));
-    obj.entry("os").or_insert_with(|| json!(os));
+    obj.insert("architecture".into(), json!(platform.architecture));
+    obj.insert("os".into(), json!(platform.os));
+    if !platform.variant.is_empty() {
+        obj.insert("variant".into(), json!(platform.variant));
+    }
+    if let Some(c) = created {
+        obj.insert("created".into(), json!(c));
+    }
     obj.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
     let config = obj.entry("config").or_insert_with(|| json!({}));
     if !config.is_object() {
@@ -96,6 +111,15 @@ pub fn runtime_config(base: Option<&[u8]>, patch: &ConfigPatch, history: &[Strin
     }
     if let Some(cmd) = &patch.cmd {
         c.insert("Cmd".into(), json!(cmd));
+    }
+    if let Some(init) = &patch.init {
+        // tini in front of whatever the entrypoint is (the spec's or the
+        // base image's); the base CMD stays the arguments.
+        let mut ep = init.clone();
+        if let Some(Value::Array(old)) = c.get("Entrypoint") {
+            ep.extend(old.iter().filter_map(|v| v.as_str().map(String::from)));
+        }
+        c.insert("Entrypoint".into(), json!(ep));
     }
     if !patch.expose.is_empty() {
         let ports = c.entry("ExposedPorts").or_insert_with(|| json!({}));
@@ -142,7 +166,11 @@ pub fn runtime_config(base: Option<&[u8]>, patch: &ConfigPatch, history: &[Strin
     }
     let entries = hist.as_array_mut().expect("array");
     for h in history {
-        entries.push(json!({"created_by": format!("strata: {h}"), "comment": "strata"}));
+        let mut e = json!({"created_by": format!("strata: {h}"), "comment": "strata"});
+        if let Some(c) = created {
+            e["created"] = json!(c);
+        }
+        entries.push(e);
     }
     img
 }
@@ -199,7 +227,9 @@ mod tests {
             expose: vec!["8000".into()],
             ..Default::default()
         };
-        let c = runtime_config(Some(base), &patch, &["app: copy a".into()], "linux", "amd64");
+        let platform = crate::platform::parse("linux/amd64").unwrap();
+        let c = runtime_config(Some(base), &patch, &["app: copy a".into()], &platform, Some("1970-01-01T00:00:00Z"));
+        assert_eq!(c["created"], "1970-01-01T00:00:00Z");
         assert_eq!(c["config"]["Env"], json!(["PATH=/opt/venv/bin:/usr/bin:/bin", "LANG=C.UTF-8", "X=1"]));
         assert_eq!(c["config"]["Cmd"], Value::Null);
         assert_eq!(c["config"]["ExposedPorts"], json!({"8000/tcp": {}}));

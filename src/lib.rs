@@ -7,9 +7,12 @@
 
 pub mod cli;
 pub mod context;
+pub mod deps;
 pub mod diag;
 pub mod frontend;
 pub mod image;
 pub mod llb;
 pub mod plan;
+pub mod platform;
 pub mod spec;
+pub mod timefmt;

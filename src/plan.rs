@@ -4,25 +4,33 @@
 //! `strata plan` can print it and tests can check the layer order. The
 //! ordering rules of the contract live here:
 //!
-//! * base → OS packages → user → dependency install → app code, so an app
+//! * runtime: base → OS packages → (R) → user → workdir → venv → R
+//!   libraries → build-step outputs → runtime steps → app code, so an app
 //!   edit re-runs nothing above it;
 //! * dependency files reach the install step as a read-only mount of just
 //!   those files, so its cache key is their content and nothing else;
 //! * package-manager caches are cache mounts, never layers;
-//! * build-only work happens in the `builder` stage; the runtime stage takes
-//!   only the finished venv from it.
+//! * build-only work (build packages, the installer, build steps) happens
+//!   in the builder; the runtime stage takes only finished artefacts.
+//!
+//! Stages are named; a target picks one (`runtime`, `deps`, `builder`,
+//! `test`). Identical ops reached from two stages are one LLB vertex.
 
-use crate::spec::{Installer, Manager, Span, Spec, User};
+use std::collections::BTreeMap;
+
+pub use crate::spec::Sharing;
+use crate::spec::{Installer, Manager, Network, Python, Span, Spec, Step, StepStage, User};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub stages: Vec<Stage>,
-    /// Index into `stages` of the image to return.
+    /// Index into `stages` of the default target (`runtime`).
     pub target: usize,
     /// What the `context` local must send: nothing outside these patterns
     /// leaves the client.
     pub context: ContextFilter,
-    pub config: ConfigPatch,
+    /// Files whose content goes into `strata.deps.digest`.
+    pub deps_files: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,6 +45,10 @@ pub struct Stage {
     pub name: String,
     pub from: StageBase,
     pub ops: Vec<Op>,
+    /// Image config of a stage that can be a build result.
+    pub config: Option<ConfigPatch>,
+    /// Shown by `--call targets`.
+    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,41 +73,55 @@ pub enum FileSource {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// A shell command (`/bin/sh -c`) as root unless `user` says otherwise.
-    Run { name: String, script: String, env: Vec<(String, String)>, mounts: Vec<Mount>, span: Span },
+    /// A shell command (`/bin/sh -c`), as root, in `cwd`.
+    Run(Run),
     /// Copies `src` (relative to the source root) to absolute `dest`.
     Copy { name: String, from: FileSource, src: String, dest: String, owner: Option<(u32, u32)>, span: Span },
     Mkdir { name: String, path: String, owner: Option<(u32, u32)>, span: Span },
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub name: String,
+    pub script: String,
+    pub cwd: String,
+    /// Set on top of the image's env; `${PATH}` in a value stands for the
+    /// image's PATH.
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
+    pub network: Network,
+    /// The custom step this op comes from (for `no-cache=<step>`).
+    pub step: Option<String>,
+    pub span: Span,
+}
+
 impl Op {
     pub fn name(&self) -> &str {
         match self {
-            Op::Run { name, .. } | Op::Copy { name, .. } | Op::Mkdir { name, .. } => name,
+            Op::Run(r) => &r.name,
+            Op::Copy { name, .. } | Op::Mkdir { name, .. } => name,
         }
     }
     pub fn span(&self) -> &Span {
         match self {
-            Op::Run { span, .. } | Op::Copy { span, .. } | Op::Mkdir { span, .. } => span,
+            Op::Run(r) => &r.span,
+            Op::Copy { span, .. } | Op::Mkdir { span, .. } => span,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
-    Cache { target: String, id: String, sharing: Sharing },
+    Cache { target: String, id: String, sharing: Sharing, owner: Option<(u32, u32)>, mode: Option<u32> },
     /// Read-only mount of selected files; the op's cache key depends on the
     /// content of exactly these files.
     Files { target: String, from: FileSource, paths: Vec<String> },
     /// Read-only mount of a whole source (a named wheel context, say).
     Source { target: String, from: FileSource },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sharing {
-    Shared,
-    Locked,
-    Private,
+    /// `--secret id=ID`, a file at `/run/secrets/ID`, never in a layer.
+    Secret { id: String },
+    /// `--ssh ID`: the agent socket, `SSH_AUTH_SOCK` points at it.
+    Ssh { id: String, index: usize },
 }
 
 /// Image config the spec sets on top of the base image's config.
@@ -106,6 +132,8 @@ pub struct ConfigPatch {
     pub path_prepend: Vec<String>,
     pub user: String,
     pub workdir: String,
+    /// Put before the entrypoint (tini for `init = true`).
+    pub init: Option<Vec<String>>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     pub expose: Vec<String>,
@@ -118,6 +146,11 @@ pub struct ConfigPatch {
 pub const DEPS_MOUNT: &str = "/tmp/strata/deps";
 /// Where a wheelhouse is mounted for offline installs.
 pub const WHEELS_MOUNT: &str = "/tmp/strata/wheels";
+/// The uv tool venv in the builder (never copied to the runtime).
+pub const UV_HOME: &str = "/opt/strata-uv";
+/// Where R libraries are installed and copied from.
+pub const R_LIBS: &str = "/usr/local/lib/R/site-library";
+pub const R_REPOS_MOUNT: &str = "/tmp/strata/r-repos";
 
 /// Identifies a cache namespace so unrelated caches never share an id. The
 /// apt caches include the base image: lists of different distributions must
@@ -130,68 +163,207 @@ fn cache_id(kind: &str, scope: &str) -> String {
     }
 }
 
+/// The cache mounts of a preset or `[caches.NAME]` (extra env in `.1`).
+pub fn cache_mounts(name: &str, spec: &Spec, image: &str) -> (Vec<Mount>, Vec<(String, String)>) {
+    let custom = spec.caches.get(name);
+    let m = |target: &str, id: String, sharing: Sharing| Mount::Cache { target: target.into(), id, sharing, owner: None, mode: None };
+    let preset: (Vec<Mount>, Vec<(String, String)>) = match name {
+        "apt" => {
+            let scope = sanitize_id(image);
+            (
+                vec![
+                    m("/var/cache/apt", cache_id("apt-cache", &scope), Sharing::Locked),
+                    m("/var/lib/apt", cache_id("apt-lists", &scope), Sharing::Locked),
+                ],
+                vec![],
+            )
+        }
+        "pip" => (vec![m("/root/.cache/pip", cache_id("pip", ""), Sharing::Locked)], vec![]),
+        "uv" => (vec![m("/root/.cache/uv", cache_id("uv", ""), Sharing::Locked)], vec![("UV_CACHE_DIR".into(), "/root/.cache/uv".into())]),
+        "npm" => (vec![m("/root/.npm", cache_id("npm", ""), Sharing::Locked)], vec![]),
+        "cargo" => (
+            vec![
+                m("/usr/local/cargo/registry", cache_id("cargo-registry", ""), Sharing::Locked),
+                m("/usr/local/cargo/git", cache_id("cargo-git", ""), Sharing::Locked),
+                m("/root/.cargo/registry", cache_id("cargo-registry", "home"), Sharing::Locked),
+                m("/root/.cargo/git", cache_id("cargo-git", "home"), Sharing::Locked),
+            ],
+            vec![],
+        ),
+        "go" => (
+            vec![m("/root/go/pkg/mod", cache_id("go-mod", ""), Sharing::Shared), m("/root/.cache/go-build", cache_id("go-build", ""), Sharing::Shared)],
+            vec![],
+        ),
+        "hf" => (vec![m("/root/.cache/huggingface", cache_id("hf", ""), Sharing::Shared)], vec![("HF_HOME".into(), "/root/.cache/huggingface".into())]),
+        "torch" => (vec![m("/root/.cache/torch", cache_id("torch", ""), Sharing::Shared)], vec![("TORCH_HOME".into(), "/root/.cache/torch".into())]),
+        "ccache" => (vec![m("/root/.ccache", cache_id("ccache", ""), Sharing::Shared)], vec![("CCACHE_DIR".into(), "/root/.ccache".into())]),
+        _ => (vec![], vec![]),
+    };
+    let Some(c) = custom else { return preset };
+    // A table for a preset name overrides the preset's (first) mount.
+    let target = if c.target.is_empty() {
+        match preset.0.first() {
+            Some(Mount::Cache { target, .. }) => target.clone(),
+            _ => String::new(),
+        }
+    } else {
+        c.target.clone()
+    };
+    let owner = match (c.uid, c.gid) {
+        (None, None) => None,
+        (u, g) => Some((u.unwrap_or(0), g.or(u).unwrap_or(0))),
+    };
+    let id = c.id.clone().unwrap_or_else(|| cache_id(name, ""));
+    let mut mounts = vec![Mount::Cache { target, id, sharing: c.sharing, owner, mode: c.mode }];
+    mounts.extend(preset.0.into_iter().skip(1));
+    (mounts, preset.1)
+}
+
+fn caches_for(names: &[crate::spec::Sp<String>], spec: &Spec, image: &str) -> (Vec<Mount>, Vec<(String, String)>) {
+    let mut mounts = Vec::new();
+    let mut env = Vec::new();
+    for n in names {
+        let (m, e) = cache_mounts(&n.value, spec, image);
+        mounts.extend(m);
+        env.extend(e);
+    }
+    (mounts, env)
+}
+
+fn run(name: String, script: String, mounts: Vec<Mount>, env: Vec<(String, String)>, span: Span) -> Op {
+    Op::Run(Run { name, script, cwd: "/".into(), env, mounts, network: Network::Default, step: None, span })
+}
+
 pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
     let image = &spec.image;
     let base = image.base.value.clone();
     let builder_ref = image.builder.as_ref().map(|b| b.value.clone()).unwrap_or_else(|| base.clone());
+    let manager = spec.system.manager;
     let mut stages: Vec<Stage> = Vec::new();
     let mut context = ContextFilter { include: vec![], exclude: dockerignore.to_vec() };
     context.exclude.extend(spec.app.exclude.iter().map(|e| e.value.clone()));
+    let mut deps_files = Vec::new();
+    let workdir = image.workdir.value.clone();
+    let stage = |stages: &mut Vec<Stage>, name: &str, from: StageBase, ops: Vec<Op>, description: &str| -> usize {
+        stages.push(Stage { name: name.into(), from, ops, config: None, description: description.into() });
+        stages.len() - 1
+    };
 
-    // --- OS layer of the runtime image: shared with the builder when both
+    // --- OS layer of the runtime image. Shared with the builder when both
     // start from the same image, so it is built once.
-    let runtime_os = stages.len();
-    let mut os_ops = Vec::new();
-    if !spec.system.packages.is_empty() {
-        let pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
-        os_ops.push(install_packages(spec.system.manager, &pkgs, &base, list_span(&spec.system.packages)));
+    let mut pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
+    if image.init && !pkgs.contains(&"tini") {
+        pkgs.push("tini");
     }
-    stages.push(Stage { name: "os".into(), from: StageBase::Image(base.clone()), ops: os_ops });
+    let mut os_ops = Vec::new();
+    if !pkgs.is_empty() {
+        os_ops.push(install_packages(spec, manager, &pkgs, &base, list_span(&spec.system.packages)));
+    }
+    let os = stage(&mut stages, "os", StageBase::Image(base.clone()), os_ops, "base image + OS packages");
 
-    // --- builder: build packages and the Python venv.
+    // --- R: its OS packages on top of the OS layer (the runtime builds on
+    // this), CRAN packages installed in a branch whose library is copied.
+    let mut runtime_base = os;
+    let mut r_libs = None;
+    if let Some(r) = &spec.r {
+        let rpkgs: Vec<&str> = r.packages.iter().map(|p| p.value.as_str()).collect();
+        let r_os = stage(
+            &mut stages,
+            "r-os",
+            StageBase::Stage(os),
+            vec![install_packages(spec, manager, &rpkgs, &base, list_span(&r.packages))],
+            "OS packages + R",
+        );
+        runtime_base = r_os;
+        if !r.cran.is_empty() {
+            let op = r_install(r, &base);
+            r_libs = Some(stage(&mut stages, "r", StageBase::Stage(r_os), vec![op], "R packages from CRAN-style repos"));
+        }
+    }
+
+    // --- builder: build packages, then (independently) the Python install
+    // and each build step.
     let python = spec.python.as_ref();
-    let needs_builder = python.is_some();
-    let mut builder_idx = None;
+    let build_steps: Vec<&Step> = spec.steps.iter().filter(|s| s.stage == StepStage::Build).collect();
+    let needs_builder = python.is_some() || !build_steps.is_empty() || spec.test.is_some();
+    let mut builder_tools = None;
+    let mut venv_stage = None;
+    let mut venv_final = None;
     if needs_builder {
-        let from = if builder_ref == base { StageBase::Stage(runtime_os) } else { StageBase::Image(builder_ref.clone()) };
+        let from = if builder_ref == base { StageBase::Stage(os) } else { StageBase::Image(builder_ref.clone()) };
         let mut ops = Vec::new();
         if !spec.system.build_packages.is_empty() {
-            let mut pkgs: Vec<&str> = spec.system.build_packages.iter().map(|p| p.value.as_str()).collect();
+            let mut bp: Vec<&str> = spec.system.build_packages.iter().map(|p| p.value.as_str()).collect();
             if builder_ref != base {
                 // A separate builder image lacks the runtime packages; the
                 // build may need them (headers link against them).
-                pkgs.extend(spec.system.packages.iter().map(|p| p.value.as_str()));
+                bp.extend(spec.system.packages.iter().map(|p| p.value.as_str()));
             }
-            ops.push(install_packages(spec.system.manager, &pkgs, &builder_ref, list_span(&spec.system.build_packages)));
+            ops.push(install_packages(spec, manager, &bp, &builder_ref, list_span(&spec.system.build_packages)));
         }
+        let tools = stage(&mut stages, "builder-base", from, ops, "builder image + build packages");
+        builder_tools = Some(tools);
         if let Some(py) = python {
-            for r in &py.requirements {
-                context.include.push(trim_dir(&r.value));
+            for f in py.requirements.iter().chain(&py.pyproject).chain(&py.lock) {
+                context.include.push(trim_dir(&f.value));
+                deps_files.push(f.value.clone());
             }
-            ops.push(python_install(py));
+            let mut ops = Vec::new();
+            if py.installer.value == Installer::Uv {
+                ops.push(uv_tool_install(py, spec, &builder_ref));
+            }
+            ops.push(python_install(py, spec, &builder_ref));
+            let installed = stage(&mut stages, "builder", StageBase::Stage(tools), ops, "builder with the installed dependencies");
+            venv_stage = Some(installed);
+            venv_final = Some(installed);
+            if py.installer.value == Installer::Pip && !py.keep_pip {
+                // pip, setuptools and wheel are build tools: the runtime venv
+                // does not need them (`keep-pip = false`, the default). A
+                // separate op, so the test target can still use pip.
+                let v = shell_quote(&py.venv);
+                let strip = run(
+                    format!("python: remove pip/setuptools/wheel from {}", py.venv),
+                    format!("set -e; {v}/bin/python -m pip uninstall -q -y pip setuptools wheel 2>&1 | grep -v 'not installed' || true"),
+                    vec![],
+                    vec![],
+                    py.span.clone(),
+                );
+                venv_final = Some(stage(&mut stages, "builder-stripped", StageBase::Stage(installed), vec![strip], "venv without pip"));
+            }
         }
-        builder_idx = Some(stages.len());
-        stages.push(Stage { name: "builder".into(), from, ops });
+    }
+
+    // --- build steps: each on the builder base with only its inputs.
+    let mut step_results: BTreeMap<String, usize> = BTreeMap::new();
+    for s in order_steps(&build_steps) {
+        let tools = builder_tools.expect("builder exists when build steps do");
+        let from = match s.after.first().and_then(|a| step_results.get(&a.value)) {
+            Some(&i) => StageBase::Stage(i),
+            None => StageBase::Stage(tools),
+        };
+        let mut ops = after_copies(s, spec, &step_results, &workdir);
+        ops.extend(step_ops(s, spec, &builder_ref, &workdir, &mut context, vec![]));
+        let idx = stage(&mut stages, &format!("step-{}", s.name.value), from, ops, &format!("build step {}", s.name.value));
+        step_results.insert(s.name.value.clone(), idx);
     }
 
     // --- runtime image.
-    let mut ops = Vec::new();
-    let workdir = image.workdir.value.clone();
     let user = &image.user.value;
     let owner = match user {
         User::Root => None,
         User::Named { uid, gid, .. } => Some((*uid, *gid)),
     };
+    let mut deps_ops = Vec::new();
     if let User::Named { name, uid, gid } = user {
-        ops.push(Op::Run {
-            name: format!("user: create {name} ({uid}:{gid})"),
-            script: create_user_script(name, *uid, *gid),
-            env: vec![],
-            mounts: vec![],
-            span: image.user.span.clone(),
-        });
+        deps_ops.push(run(
+            format!("user: create {name} ({uid}:{gid})"),
+            create_user_script(name, *uid, *gid),
+            vec![],
+            vec![],
+            image.user.span.clone(),
+        ));
     }
-    ops.push(Op::Mkdir { name: format!("workdir: {workdir}"), path: workdir.clone(), owner, span: image.workdir.span.clone() });
+    deps_ops.push(Op::Mkdir { name: format!("workdir: {workdir}"), path: workdir.clone(), owner, span: image.workdir.span.clone() });
     let mut config = ConfigPatch {
         env: image.env.clone(),
         path_prepend: vec![],
@@ -202,6 +374,7 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
             User::Named { uid, gid, .. } => format!("{uid}:{gid}"),
         },
         workdir: workdir.clone(),
+        init: image.init.then(|| vec![tini_path(manager).to_string(), "--".to_string()]),
         entrypoint: image.entrypoint.clone(),
         cmd: image.cmd.clone(),
         expose: image.expose.iter().map(|p| p.value.clone()).collect(),
@@ -209,10 +382,10 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
         healthcheck: image.healthcheck.clone(),
         stopsignal: image.stopsignal.clone(),
     };
-    if let (Some(py), Some(b)) = (python, builder_idx) {
-        ops.push(Op::Copy {
+    if let (Some(py), Some(v)) = (python, venv_final) {
+        deps_ops.push(Op::Copy {
             name: format!("python: venv {}", py.venv),
-            from: FileSource::Stage(b),
+            from: FileSource::Stage(v),
             src: py.venv.clone(),
             dest: py.venv.clone(),
             owner: None,
@@ -221,29 +394,235 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
         config.path_prepend.push(format!("{}/bin", py.venv));
         config.env.insert(0, ("VIRTUAL_ENV".into(), py.venv.clone()));
     }
+    if let (Some(r), Some(rl)) = (&spec.r, r_libs) {
+        deps_ops.push(Op::Copy {
+            name: format!("r: libraries {}", r.cran.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(" ")),
+            from: FileSource::Stage(rl),
+            src: R_LIBS.into(),
+            dest: R_LIBS.into(),
+            owner: None,
+            span: list_span(&r.cran),
+        });
+    }
+    let deps = stage(&mut stages, "deps", StageBase::Stage(runtime_base), deps_ops, "base + OS packages + installed dependencies, no app code");
+    let mut deps_config = config.clone();
+    deps_config.labels.push(("strata.deps.digest".into(), String::new()));
+    stages[deps].config = Some(deps_config);
+
+    let mut ops = Vec::new();
+    for s in order_steps(&build_steps) {
+        let idx = step_results[&s.name.value];
+        for out in &s.outputs {
+            let path = abs_in(&workdir, &out.value);
+            ops.push(Op::Copy {
+                name: format!("step {}: output {}", s.name.value, out.value),
+                from: FileSource::Stage(idx),
+                src: path.clone(),
+                dest: path,
+                owner,
+                span: out.span.clone(),
+            });
+        }
+    }
+    let runtime_steps: Vec<&Step> = spec.steps.iter().filter(|s| s.stage == StepStage::Runtime).collect();
+    let venv_env: Vec<(String, String)> = match python {
+        Some(py) => vec![("VIRTUAL_ENV".into(), py.venv.clone()), ("PATH".into(), format!("{}/bin:${{PATH}}", py.venv))],
+        None => vec![],
+    };
+    for s in order_steps(&runtime_steps) {
+        ops.extend(step_ops(s, spec, &base, &workdir, &mut context, venv_env.clone()));
+    }
     let app_owner = match spec.app.chown.as_ref().map(|c| &c.value) {
         Some(User::Root) => None,
         Some(User::Named { uid, gid, .. }) => Some((*uid, *gid)),
         None => owner,
     };
     let dest_root = spec.app.dest.clone().unwrap_or_else(|| workdir.clone());
-    for entry in &spec.app.copy {
-        context.include.push(trim_dir(&entry.value));
-        let (src, dest) = copy_paths(&entry.value, &dest_root);
-        ops.push(Op::Copy {
-            name: format!("app: copy {}", entry.value),
-            from: FileSource::Context,
-            src,
-            dest,
-            owner: app_owner,
-            span: entry.span.clone(),
-        });
+    let app_copies: Vec<Op> = spec
+        .app
+        .copy
+        .iter()
+        .map(|entry| {
+            context.include.push(trim_dir(&entry.value));
+            let (src, dest) = copy_paths(&entry.value, &dest_root);
+            Op::Copy { name: format!("app: copy {}", entry.value), from: FileSource::Context, src, dest, owner: app_owner, span: entry.span.clone() }
+        })
+        .collect();
+    ops.extend(app_copies.iter().cloned());
+    let desc = match &spec.variant {
+        Some(v) => format!("the {v} variant image"),
+        None => "the runtime image (default)".to_string(),
+    };
+    let target = stage(&mut stages, "runtime", StageBase::Stage(deps), ops, &desc);
+    stages[target].config = Some(config.clone());
+
+    // --- test: dev dependencies on top of the installed deps, then the app
+    // and test inputs, then the test command. Fails the build on failure.
+    if let Some(t) = &spec.test {
+        let mut ops = Vec::new();
+        let from = match (python, venv_stage) {
+            (Some(py), Some(v)) => {
+                if !t.requirements.is_empty() {
+                    for r in &t.requirements {
+                        context.include.push(trim_dir(&r.value));
+                    }
+                    ops.push(dev_install(py, t, spec, &builder_ref));
+                }
+                StageBase::Stage(v)
+            }
+            _ => StageBase::Stage(target),
+        };
+        if matches!(from, StageBase::Stage(v) if Some(v) == venv_stage) {
+            ops.extend(app_copies.iter().cloned().map(|op| match op {
+                Op::Copy { name, from, src, dest, span, .. } => Op::Copy { name, from, src, dest, owner: None, span },
+                other => other,
+            }));
+        }
+        for i in &t.inputs {
+            context.include.push(trim_dir(&i.value));
+            let (src, dest) = copy_paths(&i.value, &workdir);
+            ops.push(Op::Copy { name: format!("test: copy {}", i.value), from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
+        }
+        let (mounts, mut env) = caches_for(&t.caches, spec, &builder_ref);
+        if let Some(py) = python {
+            env.push(("VIRTUAL_ENV".into(), py.venv.clone()));
+            env.push(("PATH".into(), format!("{}/bin:${{PATH}}", py.venv)));
+        }
+        ops.push(Op::Run(Run {
+            name: format!("test: {}", t.run.value),
+            script: t.run.value.clone(),
+            cwd: workdir.clone(),
+            env,
+            mounts,
+            network: Network::Default,
+            step: Some("test".into()),
+            span: t.run.span.clone(),
+        }));
+        let idx = stage(&mut stages, "test", from, ops, "app + dev dependencies; runs the tests, fails the build when they fail");
+        stages[idx].config = Some(config.clone());
     }
-    let target = stages.len();
-    stages.push(Stage { name: "runtime".into(), from: StageBase::Stage(runtime_os), ops });
+
+    if let Some(b) = venv_stage.or(builder_tools) {
+        stages[b].config = Some(ConfigPatch {
+            user: "root".into(),
+            workdir: "/".into(),
+            path_prepend: config.path_prepend.clone(),
+            env: python.map(|py| vec![("VIRTUAL_ENV".to_string(), py.venv.clone())]).unwrap_or_default(),
+            ..Default::default()
+        });
+        stages[b].name = "builder".into();
+        stages[b].description = "the builder stage: build packages and installed dependencies".into();
+    }
     context.include.sort();
     context.include.dedup();
-    Plan { stages, target, context, config }
+    deps_files.sort();
+    deps_files.dedup();
+    Plan { stages, target, context, deps_files }
+}
+
+impl Plan {
+    /// Stage index of a target name (`runtime` is the default).
+    pub fn stage_index(&self, target: &str) -> Option<usize> {
+        if target.is_empty() || target == "runtime" {
+            return Some(self.target);
+        }
+        self.stages.iter().position(|s| s.name == target && s.config.is_some())
+    }
+
+    /// Targets a user can pick, with descriptions.
+    pub fn targets(&self) -> Vec<(&str, &str)> {
+        self.stages.iter().filter(|s| s.config.is_some()).map(|s| (s.name.as_str(), s.description.as_str())).collect()
+    }
+}
+
+/// Steps in an order where every step comes after the steps it names in
+/// `after` (spec order otherwise). Cycles were rejected by the reader.
+fn order_steps<'a>(steps: &[&'a Step]) -> Vec<&'a Step> {
+    let mut done: Vec<&Step> = Vec::new();
+    let mut left: Vec<&Step> = steps.to_vec();
+    while !left.is_empty() {
+        let ready = left.iter().position(|s| s.after.iter().all(|a| done.iter().any(|d| d.name.value == a.value) || !left.iter().any(|l| l.name.value == a.value)));
+        let i = ready.unwrap_or(0);
+        done.push(left.remove(i));
+    }
+    done
+}
+
+/// For a step after several others: the outputs of the 2nd… dependencies
+/// (the first is its base).
+fn after_copies(s: &Step, spec: &Spec, results: &BTreeMap<String, usize>, workdir: &str) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for a in s.after.iter().skip(1) {
+        let Some(&idx) = results.get(&a.value) else { continue };
+        let dep = spec.steps.iter().find(|d| d.name.value == a.value);
+        let outs: Vec<String> = match dep {
+            Some(d) if !d.outputs.is_empty() => d.outputs.iter().map(|o| abs_in(workdir, &o.value)).collect(),
+            _ => vec![workdir.to_string()],
+        };
+        for o in outs {
+            ops.push(Op::Copy { name: format!("step {}: from {} {}", s.name.value, a.value, o), from: FileSource::Stage(idx), src: o.clone(), dest: o, owner: None, span: a.span.clone() });
+        }
+    }
+    ops
+}
+
+/// Copies a step's inputs into the workdir and runs it.
+fn step_ops(s: &Step, spec: &Spec, image: &str, workdir: &str, context: &mut ContextFilter, extra_env: Vec<(String, String)>) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for i in &s.inputs {
+        context.include.push(trim_dir(&i.value));
+        let (src, dest) = copy_paths(&i.value, workdir);
+        ops.push(Op::Copy { name: format!("step {}: input {}", s.name.value, i.value), from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
+    }
+    if s.inputs.is_empty() {
+        ops.push(Op::Mkdir { name: format!("step {}: workdir", s.name.value), path: workdir.to_string(), owner: None, span: s.name.span.clone() });
+    }
+    let (mut mounts, mut env) = caches_for(&s.caches, spec, image);
+    env.extend(extra_env);
+    env.extend(s.env.iter().cloned());
+    for id in &s.secrets {
+        mounts.push(Mount::Secret { id: id.value.clone() });
+    }
+    for (i, id) in s.ssh.iter().enumerate() {
+        mounts.push(Mount::Ssh { id: id.value.clone(), index: i });
+    }
+    ops.push(Op::Run(Run {
+        name: format!("step {}: {}", s.name.value, one_line(&s.run.value)),
+        script: s.run.value.clone(),
+        cwd: workdir.to_string(),
+        env,
+        mounts,
+        network: s.network,
+        step: Some(s.name.value.clone()),
+        span: s.run.span.clone(),
+    }));
+    ops
+}
+
+fn one_line(s: &str) -> String {
+    let first = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    if first.chars().count() > 60 || s.trim().lines().count() > 1 {
+        format!("{}…", first.chars().take(60).collect::<String>())
+    } else {
+        first.to_string()
+    }
+}
+
+/// A workdir-relative or absolute path as an absolute one.
+fn abs_in(workdir: &str, p: &str) -> String {
+    let p = p.trim_end_matches('/');
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("{}/{}", workdir.trim_end_matches('/'), p.trim_start_matches("./"))
+    }
+}
+
+fn tini_path(m: Manager) -> &'static str {
+    match m {
+        Manager::Apk => "/sbin/tini",
+        Manager::Apt | Manager::Dnf => "/usr/bin/tini",
+    }
 }
 
 /// From the first to the last item of a list: where a failing install
@@ -276,47 +655,46 @@ fn copy_paths(entry: &str, dest_root: &str) -> (String, String) {
     (format!("/{rel}"), format!("{root}/{rel}"))
 }
 
-fn install_packages(manager: Manager, pkgs: &[&str], image: &str, span: Span) -> Op {
-    match manager {
-        Manager::Apt | Manager::Apk | Manager::Dnf => {
-            // Package names were validated to be plain names, so joining them
-            // into the script cannot inject shell syntax.
-            let list = pkgs.join(" ");
-            let script = format!(
-                "set -e; rm -f /etc/apt/apt.conf.d/docker-clean; \
-                 apt-get update -qq; \
+fn install_packages(spec: &Spec, manager: Manager, pkgs: &[&str], image: &str, span: Span) -> Op {
+    // Package names were validated to be plain names, so joining them into
+    // the script cannot inject shell syntax.
+    let list = pkgs.join(" ");
+    let (script, mounts, env, tool) = match manager {
+        Manager::Apt => (
+            // docker-clean (in Debian/Ubuntu images) deletes downloaded
+            // .debs; the archives live in a cache mount, keep them.
+            format!(
+                "set -e; rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; \
                  apt-get install -y -qq --no-install-recommends -o APT::Keep-Downloaded-Packages=true {list}"
-            );
-            let scope = sanitize_id(image);
-            Op::Run {
-                name: format!("system: apt-get install {list}"),
-                script,
-                env: vec![("DEBIAN_FRONTEND".into(), "noninteractive".into())],
-                mounts: vec![
-                    Mount::Cache { target: "/var/cache/apt".into(), id: cache_id("apt-cache", &scope), sharing: Sharing::Locked },
-                    Mount::Cache { target: "/var/lib/apt".into(), id: cache_id("apt-lists", &scope), sharing: Sharing::Locked },
-                ],
-                span,
-            }
-        }
-    }
+            ),
+            cache_mounts("apt", spec, image).0,
+            vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())],
+            "apt-get",
+        ),
+        Manager::Apk => (
+            format!("set -e; apk add --cache-dir /var/cache/apk {list}"),
+            vec![Mount::Cache { target: "/var/cache/apk".into(), id: cache_id("apk", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }],
+            vec![],
+            "apk",
+        ),
+        Manager::Dnf => (
+            format!("set -e; dnf install -y -q --setopt=keepcache=1 --setopt=install_weak_deps=False {list}"),
+            vec![Mount::Cache { target: "/var/cache/dnf".into(), id: cache_id("dnf", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }],
+            vec![],
+            "dnf",
+        ),
+    };
+    run(format!("system: {tool} install {list}"), script, mounts, env, span)
 }
 
 fn sanitize_id(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
 }
 
-fn python_install(py: &crate::spec::Python) -> Op {
-    let venv = &py.venv;
-    let mut args = vec!["install".to_string()];
-    if !py.compile {
-        args.push("--no-compile".into());
-    }
-    let mut mounts = vec![Mount::Files {
-        target: DEPS_MOUNT.into(),
-        from: FileSource::Context,
-        paths: py.requirements.iter().map(|r| r.value.clone()).collect(),
-    }];
+/// Installer flags for where packages come from: a wheelhouse (offline)
+/// or indexes.
+fn source_flags(py: &Python, mounts: &mut Vec<Mount>) -> Vec<String> {
+    let mut args = Vec::new();
     if let Some(w) = &py.wheels {
         args.push("--no-index".into());
         args.push(format!("--find-links={WHEELS_MOUNT}"));
@@ -329,30 +707,154 @@ fn python_install(py: &crate::spec::Python) -> Op {
             args.push(format!("--extra-index-url={e}"));
         }
     }
-    for r in &py.requirements {
-        args.push("-r".into());
-        args.push(format!("{DEPS_MOUNT}/{}", r.value));
-    }
-    let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-    let mut script = format!("set -e; python3 -m venv {v}; {v}/bin/python -m pip {}", quoted.join(" "), v = shell_quote(venv));
-    if !py.keep_pip {
-        // pip, setuptools and wheel are build tools: the runtime venv does
-        // not need them (the contract's `keep-pip = false` default).
-        script.push_str(&format!("; {}/bin/python -m pip uninstall -q -y pip setuptools wheel", shell_quote(venv)));
-    }
-    mounts.push(Mount::Cache { target: "/root/.cache/pip".into(), id: cache_id("pip", ""), sharing: Sharing::Locked });
-    let installer = match py.installer.value {
-        Installer::Pip => "pip",
-        Installer::Uv => "uv",
-    };
-    let files: Vec<&str> = py.requirements.iter().map(|r| r.value.as_str()).collect();
-    Op::Run {
-        name: format!("python: {installer} install -r {}", files.join(" -r ")),
-        script,
-        env: vec![("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()), ("PIP_ROOT_USER_ACTION".into(), "ignore".into())],
+    args
+}
+
+const PIP_ENV: [(&str, &str); 2] = [("PIP_DISABLE_PIP_VERSION_CHECK", "1"), ("PIP_ROOT_USER_ACTION", "ignore")];
+
+fn pip_env() -> Vec<(String, String)> {
+    PIP_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// uv itself, in a tool venv of the builder (never in the runtime).
+fn uv_tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
+    let mut mounts = cache_mounts("pip", spec, image).0;
+    let flags = source_flags(py, &mut mounts);
+    let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+    run(
+        "python: install uv (builder only)".into(),
+        format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv", quoted.join(" ")),
         mounts,
-        span: py.span.clone(),
+        pip_env(),
+        py.installer.span.clone(),
+    )
+}
+
+fn python_install(py: &Python, spec: &Spec, image: &str) -> Op {
+    let venv = shell_quote(&py.venv);
+    let mut files: Vec<String> = py.requirements.iter().map(|r| r.value.clone()).collect();
+    files.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()));
+    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: files.clone() }];
+    let flags = source_flags(py, &mut mounts);
+    let req_args: Vec<String> = py.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]).collect();
+    let (script, cache, env) = match py.installer.value {
+        Installer::Pip => {
+            let mut args = vec!["install".to_string()];
+            if !py.compile {
+                args.push("--no-compile".into());
+            }
+            args.extend(flags);
+            args.extend(req_args);
+            let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+            (format!("set -e; python3 -m venv {venv}; {venv}/bin/python -m pip {}", quoted.join(" ")), "pip", pip_env())
+        }
+        Installer::Uv => {
+            let seed = if py.keep_pip { " --seed" } else { "" };
+            let compile = if py.compile { " --compile-bytecode" } else { "" };
+            let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+            let env = vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())];
+            let script = match (&py.pyproject, &py.lock) {
+                (Some(p), Some(_)) => {
+                    let dir = match p.value.rsplit_once('/') {
+                        Some((d, _)) => format!("{DEPS_MOUNT}/{d}"),
+                        None => DEPS_MOUNT.to_string(),
+                    };
+                    format!(
+                        "set -e; {UV_HOME}/bin/uv venv -q{seed} --python python3 {venv}; cd {}; \
+                         UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{compile} {}",
+                        shell_quote(&dir),
+                        quoted.join(" ")
+                    )
+                }
+                _ => {
+                    let reqs: Vec<String> = req_args.iter().map(|a| shell_quote(a)).collect();
+                    format!(
+                        "set -e; {UV_HOME}/bin/uv venv -q{seed} --python python3 {venv}; \
+                         {UV_HOME}/bin/uv pip install -q --python {venv}/bin/python{compile} {} {}",
+                        quoted.join(" "),
+                        reqs.join(" ")
+                    )
+                }
+            };
+            (script, "uv", env)
+        }
+    };
+    let (cache_m, cache_env) = cache_mounts(cache, spec, image);
+    mounts.extend(cache_m);
+    let mut env = env;
+    env.extend(cache_env);
+    let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
+    let what = if py.lock.is_some() { format!("sync {}", py.lock.as_ref().map(|l| l.value.as_str()).unwrap_or("")) } else { format!("install -r {}", py.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")) };
+    let span = match (py.requirements.first(), py.requirements.last()) {
+        (Some(a), Some(b)) => a.span.start..b.span.end,
+        _ => py.span.clone(),
+    };
+    run(format!("python: {installer} {what}"), script, mounts, env, span)
+}
+
+fn dev_install(py: &Python, t: &crate::spec::TestSpec, spec: &Spec, image: &str) -> Op {
+    let venv = shell_quote(&py.venv);
+    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: t.requirements.iter().map(|r| r.value.clone()).collect() }];
+    let flags = source_flags(py, &mut mounts);
+    let mut args: Vec<String> = flags;
+    args.extend(t.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]));
+    let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+    let (script, cache, env) = match py.installer.value {
+        Installer::Pip => (format!("set -e; {venv}/bin/python -m pip install {}", quoted.join(" ")), "pip", pip_env()),
+        Installer::Uv => (
+            format!("set -e; {UV_HOME}/bin/uv pip install -q --python {venv}/bin/python {}", quoted.join(" ")),
+            "uv",
+            vec![("UV_LINK_MODE".to_string(), "copy".to_string())],
+        ),
+    };
+    let (cm, ce) = cache_mounts(cache, spec, image);
+    mounts.extend(cm);
+    let mut env = env;
+    env.extend(ce);
+    run(
+        format!("test: install -r {}", t.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")),
+        script,
+        mounts,
+        env,
+        list_span(&t.requirements),
+    )
+}
+
+/// CRAN packages into R_LIBS. `install.packages` only warns when a package
+/// fails, so the script checks every package loads afterwards.
+fn r_install(r: &crate::spec::RLang, image: &str) -> Op {
+    let mut mounts = vec![Mount::Cache { target: "/var/cache/strata-r".into(), id: cache_id("r-downloads", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }];
+    let mut urls = Vec::new();
+    for repo in &r.repos {
+        match repo.value.strip_prefix("context:") {
+            Some(name) => {
+                let target = format!("{R_REPOS_MOUNT}/{name}");
+                mounts.push(Mount::Source { target: target.clone(), from: FileSource::Named(name.to_string()) });
+                urls.push(format!("file://{target}"));
+            }
+            None => urls.push(repo.value.clone()),
+        }
     }
+    if urls.is_empty() {
+        urls.push("https://cloud.r-project.org".into());
+    }
+    // Names and URLs were validated (no quotes or spaces), so they can be
+    // written into the R string literals.
+    let pkgs: Vec<String> = r.cran.iter().map(|c| format!("'{}'", c.value)).collect();
+    let repos: Vec<String> = urls.iter().map(|u| format!("'{u}'")).collect();
+    let code = format!(
+        "p <- c({p}); install.packages(p, lib='{R_LIBS}', repos=c({r}), destdir='/var/cache/strata-r'); \
+         for (x in p) if (!requireNamespace(x, lib.loc='{R_LIBS}', quietly=TRUE)) stop('R package ', x, ' failed to install')",
+        p = pkgs.join(", "),
+        r = repos.join(", ")
+    );
+    run(
+        format!("r: install {}", r.cran.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(" ")),
+        format!("set -e; mkdir -p {R_LIBS}; Rscript -e {}", shell_quote(&code)),
+        mounts,
+        vec![],
+        list_span(&r.cran),
+    )
 }
 
 /// Creates the runtime user without relying on useradd/adduser, which
@@ -385,6 +887,15 @@ mod tests {
         build(&crate::spec::load(src, &BTreeMap::new()).unwrap(), &[])
     }
 
+    fn runtime_names(p: &Plan) -> Vec<String> {
+        // Walk the runtime chain from its image, as the layers stack.
+        let mut chain = vec![p.target];
+        while let StageBase::Stage(i) = p.stages[*chain.last().unwrap()].from {
+            chain.push(i);
+        }
+        chain.iter().rev().flat_map(|&i| p.stages[i].ops.iter().map(|o| o.name().to_string())).collect()
+    }
+
     const WEB: &str = r#"version = 1
 [image]
 base = "python:3.11"
@@ -402,30 +913,32 @@ exclude = ["**/__pycache__"]
     #[test]
     fn runtime_order_is_by_volatility() {
         let p = plan(WEB);
-        let rt = &p.stages[p.target];
-        let names: Vec<&str> = rt.ops.iter().map(|o| o.name()).collect();
         assert_eq!(
-            names,
-            ["user: create app (1000:1000)", "workdir: /app", "python: venv /opt/venv", "app: copy app.py", "app: copy templates/"]
+            runtime_names(&p),
+            [
+                "system: apt-get install libpq5",
+                "user: create app (1000:1000)",
+                "workdir: /app",
+                "python: venv /opt/venv",
+                "app: copy app.py",
+                "app: copy templates/"
+            ]
         );
-        // the runtime starts from the OS stage, which holds the apt layer
-        assert_eq!(rt.from, StageBase::Stage(0));
-        assert!(p.stages[0].ops[0].name().starts_with("system: apt-get install libpq5"));
     }
 
     #[test]
     fn builder_shares_os_layer_and_mounts_only_requirements() {
         let p = plan(WEB);
-        let b = p.stages.iter().find(|s| s.name == "builder").unwrap();
-        assert_eq!(b.from, StageBase::Stage(0));
-        let Op::Run { mounts, script, .. } = &b.ops[1] else { panic!() };
-        assert!(mounts.contains(&Mount::Files {
-            target: DEPS_MOUNT.into(),
-            from: FileSource::Context,
-            paths: vec!["requirements.txt".into()]
-        }));
-        assert!(script.contains("-r /tmp/strata/deps/requirements.txt"), "{script}");
-        assert!(script.contains("uninstall -q -y pip setuptools wheel"));
+        let b = &p.stages[p.stage_index("builder").unwrap()];
+        let StageBase::Stage(tools) = b.from else { panic!() };
+        assert_eq!(p.stages[tools].from, StageBase::Stage(0), "builder starts from the shared OS stage");
+        let Op::Run(r) = &b.ops[0] else { panic!() };
+        assert!(r.mounts.contains(&Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: vec!["requirements.txt".into()] }));
+        assert!(r.script.contains("-r /tmp/strata/deps/requirements.txt"), "{}", r.script);
+        // the runtime takes the venv from the stripped stage
+        let rt = &p.stages[p.stage_index("deps").unwrap()];
+        let Some(Op::Copy { from: FileSource::Stage(v), .. }) = rt.ops.iter().find(|o| o.name().starts_with("python: venv")) else { panic!() };
+        assert!(p.stages[*v].ops[0].name().contains("remove pip"));
     }
 
     #[test]
@@ -433,6 +946,7 @@ exclude = ["**/__pycache__"]
         let p = plan(WEB);
         assert_eq!(p.context.include, ["app.py", "requirements.txt", "templates"]);
         assert_eq!(p.context.exclude, ["**/__pycache__"]);
+        assert_eq!(p.deps_files, ["requirements.txt"]);
     }
 
     #[test]
@@ -447,5 +961,87 @@ exclude = ["**/__pycache__"]
     fn quoting() {
         assert_eq!(shell_quote("--index-url=https://x/y"), "--index-url=https://x/y");
         assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
+    }
+
+    const STEPS: &str = r#"version = 1
+[args]
+WITH_DOCS = "false"
+[image]
+base = "python:3.11"
+[[step]]
+name = "assets"
+run = "npm ci && npm run build"
+inputs = ["package.json", "web/"]
+caches = ["npm"]
+outputs = ["web/dist"]
+secrets = ["npmrc"]
+[[step]]
+name = "native"
+run = "make"
+inputs = ["native/"]
+outputs = ["/usr/local/lib/libfast.so"]
+[[step]]
+name = "docs"
+run = "make docs"
+if = "WITH_DOCS"
+[[step]]
+name = "warm"
+stage = "runtime"
+run = "echo warm > /var/warm"
+[app]
+copy = ["app.py"]
+"#;
+
+    #[test]
+    fn steps_are_independent_branches_and_outputs_precede_app() {
+        let p = plan(STEPS);
+        let names = runtime_names(&p);
+        let pos = |n: &str| names.iter().position(|x| x.starts_with(n)).unwrap_or_else(|| panic!("{n} not in {names:?}"));
+        assert!(pos("step assets: output web/dist") < pos("app: copy app.py"));
+        assert!(pos("step native: output /usr/local/lib/libfast.so") < pos("step warm:"));
+        assert!(pos("step warm:") < pos("app: copy app.py"));
+        assert!(!names.iter().any(|n| n.contains("docs")), "disabled step is absent");
+        // each build step starts from the builder base, not from another step
+        let a = &p.stages[p.stages.iter().position(|s| s.name == "step-assets").unwrap()];
+        let n = &p.stages[p.stages.iter().position(|s| s.name == "step-native").unwrap()];
+        assert_eq!(a.from, n.from);
+        let Some(Op::Run(r)) = a.ops.last() else { panic!() };
+        assert!(r.mounts.contains(&Mount::Secret { id: "npmrc".into() }));
+        assert!(r.mounts.iter().any(|m| matches!(m, Mount::Cache { target, .. } if target == "/root/.npm")));
+        assert_eq!(r.cwd, "/app");
+    }
+
+    #[test]
+    fn after_builds_on_the_named_step() {
+        let src = STEPS.replace("name = \"native\"\nrun = \"make\"", "name = \"native\"\nrun = \"make\"\nafter = [\"assets\"]");
+        let p = plan(&src);
+        let a = p.stages.iter().position(|s| s.name == "step-assets").unwrap();
+        let n = &p.stages[p.stages.iter().position(|s| s.name == "step-native").unwrap()];
+        assert_eq!(n.from, StageBase::Stage(a));
+    }
+
+    #[test]
+    fn targets_and_uv() {
+        let src = WEB.replace("[python]\n", "[python]\ninstaller = \"uv\"\n") + "[test]\nrun = \"pytest -q\"\nrequirements = [\"requirements-dev.txt\"]\ninputs = [\"tests/\"]\n";
+        let p = plan(&src);
+        let t: Vec<&str> = p.targets().iter().map(|(n, _)| *n).collect();
+        assert_eq!(t, ["builder", "deps", "runtime", "test"]);
+        let b = &p.stages[p.stage_index("builder").unwrap()];
+        assert_eq!(b.ops[0].name(), "python: install uv (builder only)");
+        let Op::Run(r) = &b.ops[1] else { panic!() };
+        assert!(r.script.contains("/opt/strata-uv/bin/uv pip install"), "{}", r.script);
+        assert!(r.mounts.iter().any(|m| matches!(m, Mount::Cache { target, .. } if target == "/root/.cache/uv")));
+        // uv leaves no pip: no strip stage
+        assert!(!p.stages.iter().any(|s| s.name == "builder-stripped"));
+        let test = &p.stages[p.stage_index("test").unwrap()];
+        assert!(test.ops.iter().any(|o| o.name() == "test: copy tests/"));
+        assert_eq!(test.ops.last().unwrap().name(), "test: pytest -q");
+    }
+
+    #[test]
+    fn init_adds_tini() {
+        let p = plan(&WEB.replace("entrypoint =", "init = true\nentrypoint ="));
+        assert!(p.stages[0].ops[0].name().ends_with("libpq5 tini"));
+        assert_eq!(p.stages[p.target].config.as_ref().unwrap().init, Some(vec!["/usr/bin/tini".to_string(), "--".to_string()]));
     }
 }

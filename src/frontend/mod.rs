@@ -8,8 +8,10 @@
 //! an error status: a frontend that just exits shows users only
 //! `exit code: 1`.
 
+mod caps;
 mod errors;
 pub mod opts;
+mod subrequest;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -62,77 +64,149 @@ pub fn main() -> i32 {
 
 async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, FrontendError> {
     let pong = client.ping(gw::PingRequest {}).await?.into_inner();
-    let platform = match &opts.platform {
-        Some(p) => parse_platform(p).map_err(FrontendError::Other)?,
-        None => pong
-            .workers
-            .first()
-            .and_then(|w| w.platforms.first().cloned())
-            .unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() }),
-    };
+    let caps = caps::Caps::from_pong(&pong);
+    caps.require_basics()?;
+    let worker_platform = pong
+        .workers
+        .first()
+        .and_then(|w| w.platforms.first().cloned())
+        .unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() });
 
     let (source, dockerignore) = read_inputs(client, opts).await?;
-    let spec_file = opts.filename.clone();
-    let spec = spec::load(&source, &opts.build_args).map_err(|d| FrontendError::Spec(crate::diag::SpecError::new(&spec_file, &source, d)))?;
-    let mut plan = plan::build(&spec, &dockerignore);
-    plan.target = select_target(&plan, opts.target.as_deref())?;
-    for (k, v) in &opts.labels {
-        plan.config.labels.retain(|(lk, _)| lk != k);
-        plan.config.labels.push((k.clone(), v.clone()));
-    }
-
-    // Resolve every base image: its digest pins the source op and its
-    // config provides env (for RUN) and the result's inherited config.
-    let mut images = BTreeMap::new();
-    let mut configs = BTreeMap::new();
-    for stage in &plan.stages {
-        if let plan::StageBase::Image(r) = &stage.from {
-            if images.contains_key(r) {
-                continue;
-            }
-            let res = client
-                .resolve_image_config(gw::ResolveImageConfigRequest {
-                    r#ref: image::normalize_ref(r),
-                    platform: Some(platform.clone()),
-                    resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
-                    log_name: format!("[strata] resolve image config for {r}"),
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            images.insert(
-                r.clone(),
-                BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) },
-            );
-            configs.insert(r.clone(), res.config);
-        }
-    }
-
-    let inputs = lower::Inputs {
-        platform: platform.clone(),
-        images: &images,
-        named_contexts: &opts.named_contexts,
-        resolve_mode: opts.image_resolve_mode.clone(),
-        spec: Some((&spec_file, &source)),
-        session: opts.session.clone(),
+    let file = opts.filename.clone();
+    let spec_err = |d| FrontendError::Spec(crate::diag::SpecError::new(&file, &source, d));
+    let mut spec = spec::load(&source, &opts.build_args).map_err(spec_err)?;
+    let target = opts.target.clone().unwrap_or_default();
+    let stage_name = if spec.variants.iter().any(|v| v.value == target) {
+        spec = spec::load_target(&source, &opts.build_args, Some(&target)).map_err(spec_err)?;
+        "runtime".to_string()
+    } else {
+        target.clone()
     };
-    let lowered = lower::lower(&plan, &inputs);
-    let base_config = base_of(&plan, plan.target).and_then(|r| configs.get(r)).map(Vec::as_slice);
-    let config = image::runtime_config(base_config, &plan.config, &lowered.history, &platform.os, &platform.architecture);
+    let plan = plan::build(&spec, &dockerignore);
+    if let Some(req) = &opts.request_id {
+        return subrequest::answer(req, &spec, &plan, &source, &file);
+    }
+    let stage_idx = plan.stage_index(&stage_name).ok_or_else(|| unknown_target(&target, &spec, &plan))?;
+    let mut patch = plan.stages[stage_idx].config.clone().unwrap_or_default();
+    for (k, v) in &opts.labels {
+        patch.labels.retain(|(lk, _)| lk != k);
+        patch.labels.push((k.clone(), v.clone()));
+    }
+    if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
+        let files = read_context_files(client, opts, &plan.deps_files).await?;
+        *v = crate::deps::digest(&spec, &files);
+    }
 
-    let res = client
-        .solve(gw::SolveRequest {
-            definition: Some(lowered.definition),
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    let r#ref = result_ref(res)?;
+    // Platforms: --platform (comma list), else [image] platforms, else the
+    // worker's own.
+    let platforms: Vec<pb::Platform> = match &opts.platform {
+        Some(list) => list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?,
+        None if !spec.image.platforms.is_empty() => {
+            spec.image.platforms.iter().map(|p| parse_platform(&p.value)).collect::<Result<_, _>>().map_err(FrontendError::Other)?
+        }
+        None => vec![worker_platform],
+    };
+    let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        crate::timefmt::rfc3339(now)
+    });
+
+    let mut results = Vec::new();
+    for platform in &platforms {
+        // Resolve every base image for this platform: its digest pins the
+        // source op and its config gives env (for RUN) and the inherited
+        // config of the result.
+        let mut images = BTreeMap::new();
+        let mut configs = BTreeMap::new();
+        for stage in &plan.stages {
+            if let plan::StageBase::Image(r) = &stage.from {
+                if images.contains_key(r) {
+                    continue;
+                }
+                let res = client
+                    .resolve_image_config(gw::ResolveImageConfigRequest {
+                        r#ref: image::normalize_ref(r),
+                        platform: Some(platform.clone()),
+                        resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
+                        log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                images.insert(r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) });
+                configs.insert(r.clone(), res.config);
+            }
+        }
+        let inputs = lower::Inputs {
+            platform: platform.clone(),
+            images: &images,
+            named_contexts: &opts.named_contexts,
+            resolve_mode: opts.image_resolve_mode.clone(),
+            spec: Some((&file, &source)),
+            session: opts.session.clone(),
+            no_cache: opts.no_cache.clone(),
+        };
+        let lowered = lower::lower(&plan, &inputs, stage_idx);
+        let base_config = base_of(&plan, stage_idx).and_then(|r| configs.get(r)).map(Vec::as_slice);
+        let config = image::runtime_config(base_config, &patch, &lowered.history, platform, Some(&created));
+        let res = client
+            .solve(gw::SolveRequest {
+                definition: Some(lowered.definition),
+                allow_result_return: true,
+                allow_result_array_ref: true,
+                cache_imports: opts.cache_imports.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        results.push((crate::platform::format(platform), result_ref(res)?, serde_json::to_vec(&config).unwrap_or_default(), platform.clone()));
+    }
+
     let mut metadata = std::collections::HashMap::new();
-    metadata.insert("containerimage.config".to_string(), serde_json::to_vec(&config).unwrap_or_default());
-    Ok(gw::Result { result: Some(gw::result::Result::Ref(r#ref)), metadata, ..Default::default() })
+    if results.len() == 1 && opts.platform.as_deref().is_none_or(|p| !p.contains(',')) && spec.image.platforms.len() <= 1 {
+        let (_, r, config, _) = results.pop().expect("one result");
+        metadata.insert("containerimage.config".to_string(), config);
+        return Ok(gw::Result { result: Some(gw::result::Result::Ref(r)), metadata, ..Default::default() });
+    }
+    let mut refs = std::collections::HashMap::new();
+    let mut listed = Vec::new();
+    for (id, r, config, p) in results {
+        metadata.insert(format!("containerimage.config/{id}"), config);
+        listed.push(serde_json::json!({"ID": id, "Platform": platform_json(&p)}));
+        refs.insert(id, r);
+    }
+    metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({"Platforms": listed})).unwrap_or_default());
+    Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, ..Default::default() })
+}
+
+fn platform_json(p: &pb::Platform) -> serde_json::Value {
+    let mut v = serde_json::json!({"architecture": p.architecture, "os": p.os});
+    if !p.variant.is_empty() {
+        v["variant"] = serde_json::json!(p.variant);
+    }
+    v
+}
+
+fn unknown_target(target: &str, spec: &spec::Spec, plan: &plan::Plan) -> FrontendError {
+    let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
+    names.extend(spec.variants.iter().map(|v| v.value.clone()));
+    FrontendError::Other(format!("unknown target \"{target}\"; this spec has: {}", names.join(", ")))
+}
+
+/// Reads files from the build context (the dependency files, for the deps
+/// digest). A missing file hashes as empty: the build then fails on it.
+async fn read_context_files(client: &mut Client, opts: &BuildOpts, paths: &[String]) -> Result<Vec<(String, Vec<u8>)>, FrontendError> {
+    if paths.is_empty() {
+        return Ok(vec![]);
+    }
+    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let r = solve_local(client, opts.session.as_deref(), "context", &refs, "[strata] read dependency files").await?;
+    let mut out = Vec::new();
+    for p in paths {
+        out.push((p.clone(), read_file(client, &r, p).await?.unwrap_or_default()));
+    }
+    Ok(out)
 }
 
 /// The image a stage ultimately starts from (following stage bases).
@@ -141,22 +215,6 @@ fn base_of(plan: &plan::Plan, mut idx: usize) -> Option<&String> {
         match &plan.stages.get(idx)?.from {
             plan::StageBase::Image(r) => return Some(r),
             plan::StageBase::Stage(i) => idx = *i,
-        }
-    }
-}
-
-fn select_target(plan: &plan::Plan, target: Option<&str>) -> Result<usize, FrontendError> {
-    match target {
-        None | Some("") | Some("runtime") => Ok(plan.target),
-        Some(t) => {
-            if let Some(i) = plan.stages.iter().position(|s| s.name == t && t == "builder") {
-                return Ok(i);
-            }
-            let mut known = vec!["runtime"];
-            if plan.stages.iter().any(|s| s.name == "builder") {
-                known.push("builder");
-            }
-            Err(FrontendError::Other(format!("unknown target \"{t}\"; this spec has: {}", known.join(", "))))
         }
     }
 }
@@ -222,17 +280,4 @@ async fn read_file(client: &mut Client, r#ref: &str, path: &str) -> Result<Optio
     }
 }
 
-/// `linux/amd64`, `linux/arm/v7` → a pb platform.
-pub fn parse_platform(s: &str) -> Result<pb::Platform, String> {
-    let parts: Vec<&str> = s.trim().split('/').collect();
-    let ok = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
-    if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
-        return Err(format!("invalid platform \"{s}\": expected OS/ARCH[/VARIANT], e.g. linux/amd64"));
-    }
-    Ok(pb::Platform {
-        os: parts[0].to_string(),
-        architecture: parts[1].to_string(),
-        variant: parts.get(2).map(|v| v.to_string()).unwrap_or_default(),
-        ..Default::default()
-    })
-}
+pub use crate::platform::parse as parse_platform;

@@ -3,7 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+
+use crate::llb::lower::NoCache;
+
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOpts {
     /// Spec file name inside the `dockerfile` local.
     pub filename: String,
@@ -16,6 +20,12 @@ pub struct BuildOpts {
     pub image_resolve_mode: Option<String>,
     /// `BUILDKIT_SESSION_ID`: the client session serving the locals.
     pub session: Option<String>,
+    /// `--call NAME` arrives as `requestid=frontend.NAME`.
+    pub request_id: Option<String>,
+    pub no_cache: NoCache,
+    pub cache_imports: Vec<gw::CacheOptionsEntry>,
+    /// `--build-arg SOURCE_DATE_EPOCH=…`: the image's timestamps.
+    pub source_date_epoch: Option<i64>,
 }
 
 impl BuildOpts {
@@ -48,12 +58,37 @@ impl BuildOpts {
                     "target" if !v.is_empty() => o.target = Some(v),
                     "platform" if !v.is_empty() => o.platform = Some(v),
                     "image-resolve-mode" if !v.is_empty() => o.image_resolve_mode = Some(v),
+                    "requestid" if !v.is_empty() => o.request_id = Some(v),
+                    "no-cache" => {
+                        o.no_cache = if v.is_empty() {
+                            NoCache::All
+                        } else {
+                            NoCache::Steps(v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                        }
+                    }
+                    "cache-imports" => o.cache_imports = parse_cache_imports(&v),
                     _ => {}
                 }
             }
         }
+        o.source_date_epoch = o.build_args.get("SOURCE_DATE_EPOCH").and_then(|v| v.trim().parse().ok());
         o
     }
+}
+
+/// `cache-imports` is a JSON array of `{"Type": …, "Attrs": {…}}`, passed
+/// through to the solve so `--cache-from` works.
+fn parse_cache_imports(v: &str) -> Vec<gw::CacheOptionsEntry> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "Type", alias = "type")]
+        kind: String,
+        #[serde(rename = "Attrs", alias = "attrs", default)]
+        attrs: std::collections::HashMap<String, String>,
+    }
+    serde_json::from_str::<Vec<Entry>>(v)
+        .map(|es| es.into_iter().map(|e| gw::CacheOptionsEntry { r#type: e.kind, attrs: e.attrs }).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use pb::file_action::Action;
 use super::{input, Graph, Lines, Output};
 use crate::diag::line_col;
 use crate::plan::{FileSource, Mount, Op, Plan, Sharing, StageBase};
+use crate::spec::Network;
 
 /// A base image as resolved by the engine (or assumed, offline).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,17 @@ pub struct Inputs<'a> {
     /// local source ops carry it; their cache keys are content-based, so
     /// caching across builds is unaffected.
     pub session: Option<String>,
+    /// `no-cache`: ignore the cache for every op, or for the ops of the
+    /// named custom steps.
+    pub no_cache: NoCache,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    #[default]
+    None,
+    All,
+    Steps(BTreeSet<String>),
 }
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -58,9 +70,10 @@ struct Lowering<'a> {
     context: Option<Output>,
 }
 
-pub fn lower(plan: &Plan, inputs: &Inputs) -> Lowered {
+/// Lowers the stage `target` (an index into `plan.stages`).
+pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
     let mut l = Lowering { g: Graph::new(), inputs, plan, stages: vec![None; plan.stages.len()], context: None };
-    let (out, _env, history) = l.stage(plan.target);
+    let (out, _env, history) = l.stage(target);
     let definition = l.g.definition(&out, inputs.spec);
     Lowered { definition, history }
 }
@@ -166,8 +179,8 @@ impl Lowering<'_> {
         // Named contexts that fall back to context directories must be sent.
         for stage in &self.plan.stages {
             for op in &stage.ops {
-                if let Op::Run { mounts, .. } = op {
-                    for m in mounts {
+                if let Op::Run(r) = op {
+                    for m in &r.mounts {
                         if let Mount::Source { from: FileSource::Named(n), .. } = m {
                             if !self.inputs.named_contexts.contains(n) {
                                 include.push(n.clone());
@@ -224,30 +237,63 @@ impl Lowering<'_> {
         self.g.add(op, name, None)
     }
 
+    /// A scratch state holding `/cache` with the given owner and mode.
+    fn cache_base(&mut self, owner: Option<(u32, u32)>, mode: Option<u32>) -> Output {
+        let action = pb::FileAction {
+            input: -1,
+            secondary_input: -1,
+            output: 0,
+            action: Some(Action::Mkdir(pb::FileActionMkDir {
+                path: "/cache".into(),
+                mode: mode.unwrap_or(0o755) as i32,
+                make_parents: true,
+                owner: owner.map(chown),
+                timestamp: -1,
+            })),
+        };
+        let op = pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })), ..Default::default() };
+        self.g.add(op, "cache dir", None)
+    }
+
     fn op(&mut self, op: &Op, state: Output, env: &[String]) -> Output {
         let lines = self.lines(op.span());
         match op {
-            Op::Run { name, script, env: extra, mounts, .. } => {
+            Op::Run(r) => {
                 let mut inputs = vec![input(&state)];
                 let mut pb_mounts =
                     vec![pb::Mount { input: 0, dest: "/".into(), output: 0, mount_type: pb::MountType::Bind as i32, ..Default::default() }];
-                for m in mounts {
+                let mut run_env: Vec<String> = env.to_vec();
+                for m in &r.mounts {
                     match m {
-                        Mount::Cache { target, id, sharing } => pb_mounts.push(pb::Mount {
-                            input: -1,
-                            dest: target.clone(),
-                            output: -1,
-                            mount_type: pb::MountType::Cache as i32,
-                            cache_opt: Some(pb::CacheOpt {
+                        Mount::Cache { target, id, sharing, owner, mode } => {
+                            let cache_opt = Some(pb::CacheOpt {
                                 id: id.clone(),
                                 sharing: match sharing {
                                     Sharing::Shared => pb::CacheSharingOpt::Shared,
                                     Sharing::Private => pb::CacheSharingOpt::Private,
                                     Sharing::Locked => pb::CacheSharingOpt::Locked,
                                 } as i32,
-                            }),
-                            ..Default::default()
-                        }),
+                            });
+                            // An owner or mode needs a base for the cache dir,
+                            // as the Dockerfile frontend builds it: a scratch
+                            // state with that directory, mounted by selector.
+                            let (input_idx, selector) = if owner.is_some() || mode.is_some() {
+                                let dir = self.cache_base(*owner, *mode);
+                                inputs.push(input(&dir));
+                                ((inputs.len() - 1) as i64, "/cache".to_string())
+                            } else {
+                                (-1, String::new())
+                            };
+                            pb_mounts.push(pb::Mount {
+                                input: input_idx,
+                                selector,
+                                dest: target.clone(),
+                                output: -1,
+                                mount_type: pb::MountType::Cache as i32,
+                                cache_opt,
+                                ..Default::default()
+                            })
+                        }
                         Mount::Files { target, from, paths } => {
                             let src = self.source(from);
                             let files = self.copy_into_scratch(src, paths, &format!("files: {}", paths.join(" ")), false);
@@ -259,25 +305,58 @@ impl Lowering<'_> {
                             inputs.push(input(&src));
                             pb_mounts.push(bind_ro(inputs.len() - 1, target));
                         }
+                        Mount::Secret { id } => pb_mounts.push(pb::Mount {
+                            input: -1,
+                            dest: format!("/run/secrets/{id}"),
+                            output: -1,
+                            mount_type: pb::MountType::Secret as i32,
+                            secret_opt: Some(pb::SecretOpt { id: id.clone(), uid: 0, gid: 0, mode: 0o400, optional: false }),
+                            ..Default::default()
+                        }),
+                        Mount::Ssh { id, index } => {
+                            let dest = format!("/run/buildkit/ssh_agent.{index}");
+                            if *index == 0 {
+                                run_env.retain(|e| !e.starts_with("SSH_AUTH_SOCK="));
+                                run_env.push(format!("SSH_AUTH_SOCK={dest}"));
+                            }
+                            pb_mounts.push(pb::Mount {
+                                input: -1,
+                                dest,
+                                output: -1,
+                                mount_type: pb::MountType::Ssh as i32,
+                                ssh_opt: Some(pb::SshOpt { id: id.clone(), uid: 0, gid: 0, mode: 0o600, optional: false }),
+                                ..Default::default()
+                            });
+                        }
                     }
                 }
-                let mut run_env: Vec<String> = env.to_vec();
-                for (k, v) in extra {
+                let base_path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH.trim_start_matches("PATH=")).to_string();
+                for (k, v) in &r.env {
                     run_env.retain(|e| !e.starts_with(&format!("{k}=")));
-                    run_env.push(format!("{k}={v}"));
+                    run_env.push(format!("{k}={}", v.replace("${PATH}", &base_path)));
                 }
                 let exec = pb::ExecOp {
                     meta: Some(pb::Meta {
-                        args: vec!["/bin/sh".into(), "-c".into(), script.clone()],
+                        args: vec!["/bin/sh".into(), "-c".into(), r.script.clone()],
                         env: run_env,
-                        cwd: "/".into(),
+                        cwd: r.cwd.clone(),
                         ..Default::default()
                     }),
                     mounts: pb_mounts,
+                    network: match r.network {
+                        Network::Default => pb::NetMode::Unset,
+                        Network::Host => pb::NetMode::Host,
+                        Network::None => pb::NetMode::None,
+                    } as i32,
                     ..Default::default()
                 };
                 let op = pb::Op { inputs, platform: self.platform(), op: Some(pb::op::Op::Exec(exec)), ..Default::default() };
-                self.g.add(op, name, lines)
+                let ignore = match &self.inputs.no_cache {
+                    NoCache::None => false,
+                    NoCache::All => true,
+                    NoCache::Steps(names) => r.step.as_ref().is_some_and(|s| names.contains(s)),
+                };
+                self.g.add_with(op, &r.name, lines, ignore)
             }
             Op::Copy { name, from, src, dest, owner, .. } => {
                 let from = self.source(from);
@@ -383,8 +462,9 @@ copy = ["app.py", "templates/"]
             resolve_mode: Some("local".into()),
             spec: Some(("strata.toml", SPEC)),
             session: None,
+            no_cache: NoCache::None,
         };
-        lower(&plan, &inputs)
+        lower(&plan, &inputs, plan.target)
     }
 
     #[test]
@@ -402,7 +482,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:13674d1a7c7e0bd9d8186aad83f2019dfff7a863b8475e0a0f80e6094442cfa9";
+    const GOLDEN: &str = "sha256:4f070774503b3e1f0f02fe4d43660f2d99f49266fd2c1e043db899073f9ee37d";
 
     #[test]
     fn os_layer_is_shared_between_builder_and_runtime() {

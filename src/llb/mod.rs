@@ -56,13 +56,20 @@ impl Graph {
     /// Adds an op (or finds it, if an identical op exists) and returns its
     /// first output. `name` is what `docker buildx build` progress shows.
     pub fn add(&mut self, op: pb::Op, name: &str, lines: Option<Lines>) -> Output {
+        self.add_with(op, name, lines, false)
+    }
+
+    /// `add`, optionally marking the op to ignore the cache (`no-cache`).
+    pub fn add_with(&mut self, op: pb::Op, name: &str, lines: Option<Lines>, ignore_cache: bool) -> Output {
         let bytes = marshal_op(&op);
         let digest = digest_of(&bytes);
         if self.seen.insert(digest.clone()) {
             self.ops.push(bytes);
-            if !name.is_empty() {
-                let mut meta = pb::OpMetadata::default();
-                meta.description.insert("llb.customname".into(), name.to_string());
+            if !name.is_empty() || ignore_cache {
+                let mut meta = pb::OpMetadata { ignore_cache, ..Default::default() };
+                if !name.is_empty() {
+                    meta.description.insert("llb.customname".into(), name.to_string());
+                }
                 self.metadata.insert(digest.clone(), meta);
             }
         }

@@ -7,11 +7,12 @@
 
 mod expand;
 mod read;
+mod variant;
 
 use std::collections::BTreeMap;
 
 pub use crate::diag::Span;
-pub use read::load;
+pub use read::{context_path, load, load_target, truthy};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +36,94 @@ pub struct Spec {
     pub image: Image,
     pub system: System,
     pub python: Option<Python>,
+    /// The optional R stage; `None` also when its `if` is false.
+    pub r: Option<RLang>,
     pub app: App,
+    /// Custom steps whose `if` holds, in spec order.
+    pub steps: Vec<Step>,
+    /// `[caches.NAME]` tables (presets need none).
+    pub caches: BTreeMap<String, CacheDef>,
+    pub test: Option<TestSpec>,
+    /// Names of `[variants.NAME]`, each another final image (`--target NAME`).
+    pub variants: Vec<Sp<String>>,
+    /// The variant this spec was merged for, if any.
+    pub variant: Option<String>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    Shared,
+    Locked,
+    Private,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheDef {
+    pub target: String,
+    pub sharing: Sharing,
+    pub id: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStage {
+    /// Runs in the builder; only its `outputs` reach the runtime image.
+    Build,
+    /// Runs on the runtime image; its changes are a layer of it.
+    Runtime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: Sp<String>,
+    pub run: Sp<String>,
+    pub stage: StepStage,
+    /// Context-relative paths copied into the workdir before `run`.
+    pub inputs: Vec<Sp<String>>,
+    /// Paths (relative to the workdir, or absolute) copied into the runtime
+    /// image at the same place.
+    pub outputs: Vec<Sp<String>>,
+    pub caches: Vec<Sp<String>>,
+    pub secrets: Vec<Sp<String>>,
+    pub ssh: Vec<Sp<String>>,
+    pub network: Network,
+    pub env: Vec<(String, String)>,
+    pub after: Vec<Sp<String>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RLang {
+    /// OS packages for R (default `r-base-core`).
+    pub packages: Vec<Sp<String>>,
+    pub cran: Vec<Sp<String>>,
+    /// Repository URLs, or `context:NAME` for a CRAN-style repo in a build
+    /// context.
+    pub repos: Vec<Sp<String>>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestSpec {
+    pub run: Sp<String>,
+    pub requirements: Vec<Sp<String>>,
+    pub inputs: Vec<Sp<String>>,
+    pub caches: Vec<Sp<String>>,
+    pub span: Span,
+}
+
+/// Cache presets usable by name without a `[caches.NAME]` table.
+pub const CACHE_PRESETS: &[&str] = &["apt", "pip", "uv", "npm", "cargo", "go", "hf", "torch", "ccache"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -111,6 +198,9 @@ pub enum Installer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Python {
     pub requirements: Vec<Sp<String>>,
+    /// `pyproject` + `lock` (uv.lock): installed with `uv sync --frozen`.
+    pub pyproject: Option<Sp<String>>,
+    pub lock: Option<Sp<String>>,
     pub installer: Sp<Installer>,
     pub venv: String,
     pub index_url: Option<String>,

@@ -16,10 +16,7 @@ use crate::diag::{did_you_mean, Diagnostic};
 type Result<T> = std::result::Result<T, Diagnostic>;
 
 const TOP_KEYS: &[&str] = &["version", "args", "image", "system", "python", "r", "app", "step", "caches", "variants", "test"];
-/// Sections the contract defines that this build cannot turn into LLB yet.
-/// They are rejected with a clear message rather than silently ignored.
-const NOT_YET: &[&str] = &["r", "step", "caches", "variants", "test"];
-const IMAGE_KEYS: &[&str] = &[
+pub(super) const IMAGE_KEYS: &[&str] = &[
     "base", "builder", "workdir", "user", "entrypoint", "cmd", "env", "expose", "labels", "init", "healthcheck", "stopsignal",
     "platforms",
 ];
@@ -29,45 +26,57 @@ const PYTHON_KEYS: &[&str] = &[
 ];
 const APP_KEYS: &[&str] = &["copy", "exclude", "dest", "chown"];
 const HEALTHCHECK_KEYS: &[&str] = &["cmd", "interval", "timeout", "retries"];
+const STEP_KEYS: &[&str] = &["name", "run", "stage", "inputs", "outputs", "caches", "secrets", "ssh", "network", "env", "after", "if"];
+const CACHE_KEYS: &[&str] = &["target", "sharing", "id", "mode", "uid", "gid"];
+const R_KEYS: &[&str] = &["if", "packages", "cran", "repos"];
+const TEST_KEYS: &[&str] = &["run", "requirements", "inputs", "caches"];
 
-/// Parses and validates a spec. `build_args` are the `--build-arg` values;
-/// they override `[args]` defaults (undeclared build args are ignored, as
-/// the Dockerfile frontend does).
+/// Parses and validates a spec for the default target. `build_args` are
+/// the `--build-arg` values; they override `[args]` defaults (undeclared
+/// build args are ignored, as the Dockerfile frontend does). Every variant
+/// is validated too, so a broken variant fails every build, not only its own.
 pub fn load(source: &str, build_args: &BTreeMap<String, String>) -> Result<Spec> {
+    let spec = load_target(source, build_args, None)?;
+    for v in &spec.variants {
+        load_target(source, build_args, Some(&v.value))?;
+    }
+    Ok(spec)
+}
+
+/// Parses a spec as seen by one variant (`[variants.NAME]` merged over the
+/// main sections), or the main spec when `variant` is `None`.
+pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant: Option<&str>) -> Result<Spec> {
     let doc = DeTable::parse(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         Diagnostic::new(span, format!("invalid TOML: {}", e.message().trim()))
     })?;
     let doc_span = doc.span();
-    let doc = doc.into_inner();
-    let mut top = Table::new(&doc, doc_span.clone(), "");
-
-    // version first: a spec for another format version should fail on that,
-    // not on whatever key it uses that we do not know.
-    let version = top.required(&doc_span, "version")?;
-    match &version.get_ref() {
-        DeValue::Integer(i) if i.as_str() == "1" => {}
-        _ => {
-            return Err(Diagnostic::new(
-                version.span(),
-                format!("unsupported version: this strata reads version = {}", list_versions()),
-            ))
+    let mut doc = doc.into_inner();
+    {
+        let mut top = Table::new(&doc, doc_span.clone(), "");
+        // version first: a spec for another format version should fail on
+        // that, not on whatever key it uses that we do not know.
+        let version = top.required(&doc_span, "version")?;
+        match &version.get_ref() {
+            DeValue::Integer(i) if i.as_str() == "1" => {}
+            _ => {
+                return Err(Diagnostic::new(
+                    version.span(),
+                    format!("unsupported version: this strata reads version = {}", list_versions()),
+                ))
+            }
+        }
+        if let Some(key) = top.unknown_keys(TOP_KEYS).into_iter().next() {
+            return Err(key);
         }
     }
-
+    let variants = variant_names(&doc)?;
+    if let Some(name) = variant {
+        super::variant::merge(&mut doc, name)?;
+    }
+    let mut top = Table::new(&doc, doc_span.clone(), "");
     let args = read_args(&mut top, build_args)?;
     let cx = Cx { args: &args };
-    for key in top.unknown_keys(TOP_KEYS) {
-        return Err(key);
-    }
-    for name in NOT_YET {
-        if let Some(v) = top.raw(name) {
-            return Err(Diagnostic::new(
-                key_span(&doc, name).unwrap_or(v.span()),
-                format!("[{}] is part of strata.toml v1 but not supported by this strata build yet", display_section(name)),
-            ));
-        }
-    }
 
     let Some(image_v) = top.raw("image") else {
         return Err(Diagnostic::new(0..0, "missing [image] section: at least `[image] base = \"<image ref>\"` is required"));
@@ -81,27 +90,57 @@ pub fn load(source: &str, build_args: &BTreeMap<String, String>) -> Result<Spec>
         Some(v) => Some(read_python(&cx, table_of(v, "python")?)?),
         None => None,
     };
+    let r = match top.raw("r") {
+        Some(v) => read_r(&cx, table_of(v, "r")?)?,
+        None => None,
+    };
     let app = match top.raw("app") {
         Some(v) => read_app(&cx, table_of(v, "app")?)?,
         None => App { copy: vec![], exclude: vec![], dest: None, chown: None },
     };
-    Ok(Spec { args, image, system, python, app })
+    let caches = match top.raw("caches") {
+        Some(v) => read_caches(&cx, v)?,
+        None => BTreeMap::new(),
+    };
+    let steps = match top.raw("step") {
+        Some(v) => read_steps(&cx, v, &caches)?,
+        None => vec![],
+    };
+    let test = match top.raw("test") {
+        Some(v) => Some(read_test(&cx, table_of(v, "test")?, &caches)?),
+        None => None,
+    };
+    Ok(Spec { args, image, system, python, r, app, steps, caches, test, variants, variant: variant.map(String::from) })
+}
+
+fn variant_names(doc: &DeTable<'_>) -> Result<Vec<Sp<String>>> {
+    let Some(v) = doc.get("variants") else { return Ok(vec![]) };
+    let DeValue::Table(t) = v.get_ref() else {
+        return Err(Diagnostic::new(v.span(), "`variants` must be a table of [variants.NAME] tables"));
+    };
+    let mut out = Vec::new();
+    for (k, _) in t.iter() {
+        let name = k.get_ref().to_string();
+        if !valid_name(&name) {
+            return Err(Diagnostic::new(k.span(), format!("invalid variant name `{name}`: use lowercase letters, digits, `-` and `_`")));
+        }
+        if RESERVED_TARGETS.contains(&name.as_str()) {
+            return Err(Diagnostic::new(k.span(), format!("variant name `{name}` is a built-in target ({})", RESERVED_TARGETS.join(", "))));
+        }
+        out.push(Sp::new(name, k.span()));
+    }
+    Ok(out)
+}
+
+/// Targets strata defines itself; variants cannot take these names.
+pub const RESERVED_TARGETS: &[&str] = &["runtime", "deps", "builder", "test"];
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn list_versions() -> String {
     SUPPORTED_VERSIONS.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
-}
-
-fn display_section(name: &str) -> String {
-    if name == "step" {
-        "[step]".into()
-    } else {
-        name.into()
-    }
-}
-
-fn key_span(t: &DeTable<'_>, key: &str) -> Option<Span> {
-    t.iter().find(|(k, _)| k.get_ref() == key).map(|(k, _)| k.span())
 }
 
 struct Cx<'a> {
@@ -328,9 +367,6 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
     }
     let labels = t.str_map(cx, "labels")?;
     let init = t.bool(cx, "init", false)?;
-    if init {
-        return Err(not_yet(&t, "init", "`image.init` (tini as PID 1)"));
-    }
     let healthcheck = match t.raw("healthcheck") {
         None => None,
         Some(v) => {
@@ -351,16 +387,11 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
     };
     let stopsignal = t.str(cx, "stopsignal")?.map(|s| s.value);
     let platforms = t.str_list(cx, "platforms")?;
-    if let Some(p) = platforms.first() {
-        return Err(Diagnostic::new(p.span.clone(), "`image.platforms` (multi-platform builds) is not supported by this strata build yet"));
+    for p in &platforms {
+        crate::platform::parse(&p.value).map_err(|m| Diagnostic::new(p.span.clone(), m))?;
     }
     t.finish(IMAGE_KEYS)?;
     Ok(Image { base, builder, workdir, user, entrypoint, cmd, env, expose, labels, init, healthcheck, stopsignal, platforms })
-}
-
-fn not_yet(t: &Table, key: &str, what: &str) -> Diagnostic {
-    let span = key_span(t.t, key).unwrap_or(t.span.clone());
-    Diagnostic::new(span, format!("{what} is part of strata.toml v1 but not supported by this strata build yet"))
 }
 
 fn check_image_ref(r: &Sp<String>) -> Result<()> {
@@ -428,9 +459,8 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
         None => Manager::Apt,
         Some(m) => match m.value.as_str() {
             "apt" => Manager::Apt,
-            "apk" | "dnf" => {
-                return Err(Diagnostic::new(m.span, format!("`system.manager = \"{}\"` is not supported by this strata build yet", m.value)))
-            }
+            "apk" => Manager::Apk,
+            "dnf" => Manager::Dnf,
             other => {
                 return Err(Diagnostic::new(m.span, format!("unknown package manager \"{other}\"; accepted: apt, apk, dnf")));
             }
@@ -464,18 +494,16 @@ fn check_package(p: &Sp<String>) -> Result<()> {
 
 fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let span = t.span.clone();
-    let requirements = t.str_list(cx, "requirements")?;
-    let requirements = requirements.into_iter().map(|r| context_path(&r, "python.requirements")).collect::<Result<Vec<_>>>()?;
-    for key in ["pyproject", "lock"] {
-        if t.raw(key).is_some() {
-            return Err(not_yet(&t, key, &format!("`python.{key}` (uv lock installs)")));
-        }
-    }
+    let requirements = paths(cx, &mut t, "requirements", "python.requirements")?;
+    let pyproject = t.str(cx, "pyproject")?.map(|p| context_path(&p, "python.pyproject")).transpose()?;
+    let lock = t.str(cx, "lock")?.map(|p| context_path(&p, "python.lock")).transpose()?;
     let installer = match t.str(cx, "installer")? {
+        // A lock file is uv's: default to uv when one is given.
+        None if lock.is_some() => Sp::new(Installer::Uv, span.start..span.start),
         None => Sp::new(Installer::Pip, span.start..span.start),
         Some(i) => match i.value.as_str() {
             "pip" => Sp::new(Installer::Pip, i.span),
-            "uv" => return Err(Diagnostic::new(i.span, "`python.installer = \"uv\"` is not supported by this strata build yet; use \"pip\"")),
+            "uv" => Sp::new(Installer::Uv, i.span),
             other => return Err(Diagnostic::new(i.span, format!("unknown installer \"{other}\"; accepted: pip, uv"))),
         },
     };
@@ -494,14 +522,37 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
     t.finish(PYTHON_KEYS)?;
-    if requirements.is_empty() {
-        return Err(Diagnostic::new(span.start..span.start, "[python] needs `requirements = [\"requirements.txt\"]`"));
+    match (&pyproject, &lock) {
+        (Some(_), None) | (None, Some(_)) => {
+            let at = pyproject.as_ref().or(lock.as_ref()).map(|p| p.span.clone()).unwrap_or(span.clone());
+            return Err(Diagnostic::new(at, "`python.pyproject` and `python.lock` go together (pyproject.toml + uv.lock)"));
+        }
+        (Some(p), Some(_)) => {
+            if !requirements.is_empty() {
+                return Err(Diagnostic::new(p.span.clone(), "use either `requirements` or `pyproject` + `lock`, not both"));
+            }
+            if installer.value != Installer::Uv {
+                return Err(Diagnostic::new(installer.span.clone(), "a uv.lock is installed with uv: set `installer = \"uv\"`"));
+            }
+        }
+        (None, None) if requirements.is_empty() => {
+            return Err(Diagnostic::new(
+                span.start..span.start,
+                "[python] needs `requirements = [\"requirements.txt\"]` or `pyproject` + `lock`",
+            ));
+        }
+        _ => {}
     }
-    Ok(Python { requirements, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, span })
+    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, span })
+}
+
+/// A list of context-relative paths, normalised and checked.
+fn paths(cx: &Cx, t: &mut Table, key: &str, what: &str) -> Result<Vec<Sp<String>>> {
+    t.str_list(cx, key)?.into_iter().map(|p| context_path(&p, what)).collect()
 }
 
 fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
-    let copy = t.str_list(cx, "copy")?.into_iter().map(|p| context_path(&p, "app.copy")).collect::<Result<Vec<_>>>()?;
+    let copy = paths(cx, &mut t, "copy", "app.copy")?;
     let exclude = t.str_list(cx, "exclude")?;
     for e in &exclude {
         if e.value.is_empty() {
@@ -520,6 +571,280 @@ fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
     };
     t.finish(APP_KEYS)?;
     Ok(App { copy, exclude, dest: dest.map(|d| d.value), chown })
+}
+
+/// `if = "ARG"` / `"!ARG"`: the arg must be declared; true for
+/// 1/true/yes/on. Missing `if` is true.
+fn eval_if(cx: &Cx, t: &mut Table) -> Result<bool> {
+    let q = t.qualified("if");
+    let Some(v) = t.raw("if") else { return Ok(true) };
+    let DeValue::String(raw) = v.get_ref() else {
+        return Err(Diagnostic::new(v.span(), format!("`{q}` must be an arg name, e.g. \"WITH_R\" or \"!WITH_R\"")));
+    };
+    let (neg, name) = match raw.strip_prefix('!') {
+        Some(n) => (true, n.trim()),
+        None => (false, raw.trim()),
+    };
+    let Some(value) = cx.args.get(name) else {
+        let known: Vec<&str> = cx.args.keys().map(String::as_str).collect();
+        let hint = match did_you_mean(name, &known) {
+            Some(k) => format!(" (did you mean `{k}`?)"),
+            None => " (declare it under [args])".into(),
+        };
+        return Err(Diagnostic::new(v.span(), format!("`{q}` names unknown arg `{name}`{hint}")));
+    };
+    let on = truthy(value).ok_or_else(|| {
+        Diagnostic::new(v.span(), format!("arg `{name}` = \"{value}\" is not a boolean; use 1/true/yes/on or 0/false/no/off"))
+    })?;
+    Ok(on != neg)
+}
+
+fn u32_opt(t: &mut Table, key: &str, octal_string: bool) -> Result<Option<u32>> {
+    let q = t.qualified(key);
+    let Some(v) = t.raw(key) else { return Ok(None) };
+    let parsed = match v.get_ref() {
+        DeValue::Integer(i) => {
+            let digits = i.as_str().replace('_', "");
+            let (radix, body) = match digits.strip_prefix("0o") {
+                Some(b) => (8, b.to_string()),
+                None => (i.radix(), digits.trim_start_matches("0x").trim_start_matches("0b").to_string()),
+            };
+            u32::from_str_radix(&body, radix).ok()
+        }
+        DeValue::String(s) if octal_string => u32::from_str_radix(s.trim_start_matches("0o"), 8).ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(n) => Ok(Some(n)),
+        None if octal_string => Err(Diagnostic::new(v.span(), format!("`{q}` must be a mode like 0o755 or \"0755\""))),
+        None => Err(Diagnostic::new(v.span(), format!("`{q}` must be a non-negative integer"))),
+    }
+}
+
+fn parse_sharing(s: &Sp<String>) -> Result<Sharing> {
+    match s.value.as_str() {
+        "shared" => Ok(Sharing::Shared),
+        "locked" => Ok(Sharing::Locked),
+        "private" => Ok(Sharing::Private),
+        other => Err(Diagnostic::new(s.span.clone(), format!("unknown sharing \"{other}\"; accepted: shared, locked, private"))),
+    }
+}
+
+fn read_caches(cx: &Cx, v: &Spanned<DeValue<'_>>) -> Result<BTreeMap<String, CacheDef>> {
+    let DeValue::Table(t) = v.get_ref() else {
+        return Err(Diagnostic::new(v.span(), "`caches` must be a table of [caches.NAME] tables"));
+    };
+    let mut out = BTreeMap::new();
+    for (k, val) in t.iter() {
+        let name = k.get_ref().to_string();
+        if !valid_name(&name) {
+            return Err(Diagnostic::new(k.span(), format!("invalid cache name `{name}`: use lowercase letters, digits, `-` and `_`")));
+        }
+        let mut c = table_of(val, &format!("caches.{name}"))?;
+        let target = match c.str(cx, "target")? {
+            Some(t) if t.value.starts_with('/') => t.value,
+            Some(t) => return Err(Diagnostic::new(t.span, format!("`caches.{name}.target` must be an absolute path"))),
+            None if CACHE_PRESETS.contains(&name.as_str()) => String::new(),
+            None => return Err(Diagnostic::new(k.span(), format!("missing required key `caches.{name}.target`"))),
+        };
+        let sharing = match c.str(cx, "sharing")? {
+            Some(s) => parse_sharing(&s)?,
+            None => Sharing::Shared,
+        };
+        let id = c.str(cx, "id")?.map(|s| s.value);
+        let mode = u32_opt(&mut c, "mode", true)?;
+        let uid = u32_opt(&mut c, "uid", false)?;
+        let gid = u32_opt(&mut c, "gid", false)?;
+        c.finish(CACHE_KEYS)?;
+        out.insert(name, CacheDef { target, sharing, id, mode, uid, gid, span: val.span() });
+    }
+    Ok(out)
+}
+
+fn check_cache_refs(refs: &[Sp<String>], caches: &BTreeMap<String, CacheDef>, what: &str) -> Result<()> {
+    for c in refs {
+        if !CACHE_PRESETS.contains(&c.value.as_str()) && !caches.contains_key(&c.value) {
+            let mut known: Vec<&str> = CACHE_PRESETS.to_vec();
+            known.extend(caches.keys().map(String::as_str));
+            let hint = match did_you_mean(&c.value, &known) {
+                Some(k) => format!("did you mean `{k}`?"),
+                None => format!("presets: {}; or define [caches.{}]", CACHE_PRESETS.join(", "), c.value),
+            };
+            return Err(Diagnostic::new(c.span.clone(), format!("unknown cache `{}` in `{what}`; {hint}", c.value)));
+        }
+    }
+    Ok(())
+}
+
+fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, CacheDef>) -> Result<Vec<Step>> {
+    let DeValue::Array(items) = v.get_ref() else {
+        return Err(Diagnostic::new(v.span(), "`step` must be an array of tables: write each as [[step]]"));
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    let mut all_names: BTreeMap<String, Span> = BTreeMap::new();
+    for item in items.iter() {
+        let mut t = table_of(item, "step")?;
+        let span = item.span();
+        let name = t.str(cx, "name")?.ok_or_else(|| Diagnostic::new(span.start..span.start, "missing required key `step.name`"))?;
+        if !valid_name(&name.value) {
+            return Err(Diagnostic::new(name.span, format!("invalid step name \"{}\": use lowercase letters, digits, `-` and `_`", name.value)));
+        }
+        if all_names.contains_key(&name.value) {
+            return Err(Diagnostic::new(name.span.clone(), format!("duplicate step name \"{}\": step names must be unique", name.value)));
+        }
+        all_names.insert(name.value.clone(), name.span.clone());
+        t.path = format!("step.{}", name.value);
+        let run = t.str(cx, "run")?.ok_or_else(|| Diagnostic::new(name.span.clone(), format!("missing required key `step.{}.run`", name.value)))?;
+        let stage = match t.str(cx, "stage")? {
+            None => StepStage::Build,
+            Some(s) => match s.value.as_str() {
+                "build" => StepStage::Build,
+                "runtime" => StepStage::Runtime,
+                other => return Err(Diagnostic::new(s.span, format!("unknown stage \"{other}\"; accepted: build, runtime"))),
+            },
+        };
+        let inputs = paths(cx, &mut t, "inputs", "step.inputs")?;
+        let outputs = t.str_list(cx, "outputs")?;
+        for o in &outputs {
+            if o.value.split('/').any(|p| p == "..") || o.value.is_empty() {
+                return Err(Diagnostic::new(o.span.clone(), format!("output path \"{}\" must not contain `..`", o.value)));
+            }
+        }
+        if stage == StepStage::Runtime && !outputs.is_empty() {
+            return Err(Diagnostic::new(
+                outputs[0].span.clone(),
+                "`outputs` apply to build steps; a stage = \"runtime\" step's changes are already in the image",
+            ));
+        }
+        let step_caches = t.str_list(cx, "caches")?;
+        check_cache_refs(&step_caches, caches, "step.caches")?;
+        let secrets = t.str_list(cx, "secrets")?;
+        for s in &secrets {
+            if s.value.is_empty() || !s.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+                return Err(Diagnostic::new(s.span.clone(), format!("invalid secret id \"{}\": letters, digits, `_`, `.`, `-`", s.value)));
+            }
+        }
+        let ssh = match t.raw("ssh") {
+            None => vec![],
+            Some(sv) => match sv.get_ref() {
+                DeValue::Boolean(true) => vec![Sp::new("default".to_string(), sv.span())],
+                DeValue::Boolean(false) => vec![],
+                _ => t.str_list(cx, "ssh")?,
+            },
+        };
+        let network = match t.str(cx, "network")? {
+            None => Network::Default,
+            Some(n) => match n.value.as_str() {
+                "default" => Network::Default,
+                "none" => Network::None,
+                "host" => Network::Host,
+                other => return Err(Diagnostic::new(n.span, format!("unknown network \"{other}\"; accepted: default, none, host"))),
+            },
+        };
+        let env = t.str_map(cx, "env")?;
+        let after = t.str_list(cx, "after")?;
+        let enabled = eval_if(cx, &mut t)?;
+        t.finish(STEP_KEYS)?;
+        if enabled {
+            steps.push(Step { name, run, stage, inputs, outputs, caches: step_caches, secrets, ssh, network, env, after, span });
+        }
+    }
+    // `after` must name steps (disabled ones are skipped silently, so an
+    // optional step can be depended on) and must not form a cycle.
+    for s in &steps {
+        for a in &s.after {
+            if !all_names.contains_key(&a.value) {
+                let known: Vec<&str> = all_names.keys().map(String::as_str).collect();
+                let hint = did_you_mean(&a.value, &known).map(|k| format!(" (did you mean \"{k}\"?)")).unwrap_or_default();
+                return Err(Diagnostic::new(a.span.clone(), format!("`after` names unknown step \"{}\"{hint}", a.value)));
+            }
+            if a.value == s.name.value {
+                return Err(Diagnostic::new(a.span.clone(), format!("step \"{}\" cannot run after itself", a.value)));
+            }
+        }
+    }
+    check_cycles(&steps)?;
+    Ok(steps)
+}
+
+fn check_cycles(steps: &[Step]) -> Result<()> {
+    let index: BTreeMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.value.as_str(), i)).collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done
+    let mut state = vec![0u8; steps.len()];
+    fn visit(i: usize, steps: &[Step], index: &BTreeMap<&str, usize>, state: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+        if state[i] == 2 {
+            return None;
+        }
+        if state[i] == 1 {
+            let from = path.iter().position(|&p| p == i).unwrap_or(0);
+            return Some(path[from..].to_vec());
+        }
+        state[i] = 1;
+        path.push(i);
+        for a in &steps[i].after {
+            if let Some(&j) = index.get(a.value.as_str()) {
+                if let Some(c) = visit(j, steps, index, state, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state[i] = 2;
+        None
+    }
+    for i in 0..steps.len() {
+        let mut path = Vec::new();
+        if let Some(cycle) = visit(i, steps, &index, &mut state, &mut path) {
+            let names: Vec<&str> = cycle.iter().chain(cycle.first()).map(|&j| steps[j].name.value.as_str()).collect();
+            let at = steps[cycle[0]].after.first().map(|a| a.span.clone()).unwrap_or(steps[cycle[0]].span.clone());
+            return Err(Diagnostic::new(at, format!("steps depend on each other in a cycle: {}", names.join(" → "))));
+        }
+    }
+    Ok(())
+}
+
+fn read_r(cx: &Cx, mut t: Table) -> Result<Option<RLang>> {
+    let span = t.span.clone();
+    let enabled = eval_if(cx, &mut t)?;
+    let mut packages = t.str_list(cx, "packages")?;
+    for p in &packages {
+        check_package(p)?;
+    }
+    if packages.is_empty() {
+        packages.push(Sp::new("r-base-core".into(), span.start..span.start));
+    }
+    let cran = t.str_list(cx, "cran")?;
+    for c in &cran {
+        let ok = !c.value.is_empty() && c.value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+        if !ok {
+            return Err(Diagnostic::new(c.span.clone(), format!("invalid CRAN package name \"{}\": letters, digits and `.`", c.value)));
+        }
+    }
+    let repos = t.str_list(cx, "repos")?;
+    for r in &repos {
+        let v = &r.value;
+        let ok = if let Some(name) = v.strip_prefix("context:") {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        } else {
+            (v.starts_with("https://") || v.starts_with("http://") || v.starts_with("file:///")) && !v.contains(['\'', '"', '\\', ' '])
+        };
+        if !ok {
+            return Err(Diagnostic::new(r.span.clone(), format!("invalid repo \"{v}\": expected an http(s):// or file:/// URL, or context:NAME")));
+        }
+    }
+    t.finish(R_KEYS)?;
+    Ok(enabled.then_some(RLang { packages, cran, repos, span }))
+}
+
+fn read_test(cx: &Cx, mut t: Table, caches: &BTreeMap<String, CacheDef>) -> Result<TestSpec> {
+    let span = t.span.clone();
+    let run = t.str(cx, "run")?.ok_or_else(|| Diagnostic::new(span.start..span.start, "missing required key `test.run`"))?;
+    let requirements = paths(cx, &mut t, "requirements", "test.requirements")?;
+    let inputs = paths(cx, &mut t, "inputs", "test.inputs")?;
+    let test_caches = t.str_list(cx, "caches")?;
+    check_cache_refs(&test_caches, caches, "test.caches")?;
+    t.finish(TEST_KEYS)?;
+    Ok(TestSpec { run, requirements, inputs, caches: test_caches, span })
 }
 
 /// Normalises a context-relative path and refuses anything that could reach

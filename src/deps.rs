@@ -1,0 +1,82 @@
+//! `strata.deps.digest`: a content hash of everything that goes into the
+//! `deps` image (base + OS packages + installed dependencies), so CI can
+//! skip rebuilding and pushing an unchanged deps image.
+//!
+//! The frontend and `strata plan --deps-digest` compute it from the same
+//! inputs (the spec after arg expansion and the dependency files), so the
+//! CLI's answer, with no engine, matches the label on the built image.
+//! Base images count by reference as written (a moving tag is not
+//! resolved), and a wheelhouse by its context name.
+
+use sha2::{Digest, Sha256};
+
+use crate::spec::Spec;
+
+/// `files`: each dependency file (context-relative path) and its content.
+pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
+    let mut h = Sha256::new();
+    let mut line = |k: &str, v: &str| {
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.len().to_string().as_bytes());
+        h.update(b":");
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    };
+    let list = |v: &[crate::spec::Sp<String>]| v.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(",");
+    line("format", "strata-deps-v1");
+    line("variant", spec.variant.as_deref().unwrap_or(""));
+    line("base", &spec.image.base.value);
+    line("builder", spec.image.builder.as_ref().map(|b| b.value.as_str()).unwrap_or(""));
+    line("user", &format!("{:?}", spec.image.user.value));
+    line("workdir", &spec.image.workdir.value);
+    line("init", &spec.image.init.to_string());
+    line("manager", &format!("{:?}", spec.system.manager));
+    line("packages", &list(&spec.system.packages));
+    line("build-packages", &list(&spec.system.build_packages));
+    if let Some(py) = &spec.python {
+        line("installer", &format!("{:?}", py.installer.value));
+        line("venv", &py.venv);
+        line("index-url", py.index_url.as_deref().unwrap_or(""));
+        line("extra-index-urls", &py.extra_index_urls.join(","));
+        line("wheels", py.wheels.as_ref().map(|w| w.value.as_str()).unwrap_or(""));
+        line("keep-pip", &py.keep_pip.to_string());
+        line("compile", &py.compile.to_string());
+    }
+    if let Some(r) = &spec.r {
+        line("r-packages", &list(&r.packages));
+        line("cran", &list(&r.cran));
+        line("repos", &list(&r.repos));
+    }
+    let mut files: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, data) in files {
+        line(&format!("file:{path}"), &hex(&Sha256::digest(data)));
+    }
+    format!("sha256:{}", hex(&h.finalize()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const SPEC: &str = "version = 1\n[image]\nbase = \"python:3.11\"\n[python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"app.py\"]\n";
+
+    fn d(src: &str, req: &str) -> String {
+        digest(&crate::spec::load(src, &BTreeMap::new()).unwrap(), &[("requirements.txt".into(), req.as_bytes().to_vec())])
+    }
+
+    #[test]
+    fn changes_with_deps_not_with_app() {
+        let a = d(SPEC, "flask==3.0.3\n");
+        assert_eq!(a, d(SPEC, "flask==3.0.3\n"));
+        assert_ne!(a, d(SPEC, "flask==3.0.2\n"));
+        assert_eq!(a, d(&SPEC.replace("app.py", "main.py"), "flask==3.0.3\n"), "app code is not a dependency");
+        assert_ne!(a, d(&SPEC.replace("python:3.11", "python:3.12"), "flask==3.0.3\n"));
+    }
+}

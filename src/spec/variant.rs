@@ -1,0 +1,114 @@
+//! `[variants.NAME]`: another final image from the same spec.
+//!
+//! A variant is merged over the main sections at the TOML-tree level, before
+//! typing, so every key keeps its own span and the normal reader validates
+//! the result. Rules (what GPU/CPU variants need): scalars replace, `env`
+//! and `labels` merge (the variant wins), `system.packages`,
+//! `system.build-packages` and `python.requirements` are extra entries
+//! appended to the main lists.
+
+use toml::de::{DeArray, DeTable, DeValue};
+use toml::Spanned;
+
+use super::read::IMAGE_KEYS;
+use crate::diag::{did_you_mean, Diagnostic};
+
+const APPENDED: &[(&str, &str)] = &[("system", "packages"), ("system", "build-packages"), ("python", "requirements")];
+
+pub fn merge(doc: &mut DeTable<'_>, name: &str) -> Result<(), Diagnostic> {
+    let variant = {
+        let names: Vec<String> = match doc.get("variants").map(|v| v.get_ref()) {
+            Some(DeValue::Table(t)) => t.iter().map(|(k, _)| k.get_ref().to_string()).collect(),
+            _ => vec![],
+        };
+        let found = match doc.get("variants").map(|v| v.get_ref()) {
+            Some(DeValue::Table(t)) => t.get(name).cloned(),
+            _ => None,
+        };
+        match found {
+            Some(v) => v,
+            None => {
+                let known: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = match did_you_mean(name, &known) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None if known.is_empty() => "this spec has no [variants]".to_string(),
+                    None => format!("variants: {}", known.join(", ")),
+                };
+                return Err(Diagnostic::new(0..0, format!("unknown variant `{name}`; {hint}")));
+            }
+        }
+    };
+    let span = variant.span();
+    let DeValue::Table(vt) = variant.into_inner() else {
+        return Err(Diagnostic::new(span, format!("`variants.{name}` must be a table")));
+    };
+    let mut accepted: Vec<&str> = IMAGE_KEYS.to_vec();
+    accepted.extend(["system", "python"]);
+    for (k, v) in vt.into_iter() {
+        let key = k.get_ref().to_string();
+        if key.starts_with("x-") {
+            continue;
+        }
+        match key.as_str() {
+            "system" | "python" => {
+                let DeValue::Table(sub) = v.get_ref() else {
+                    return Err(Diagnostic::new(v.span(), format!("`variants.{name}.{key}` must be a table")));
+                };
+                for (sk, sv) in sub.iter() {
+                    let append = APPENDED.contains(&(key.as_str(), sk.get_ref().as_ref()));
+                    set(doc, &key, sk.clone(), sv.clone(), if append { Mode::Append } else { Mode::Replace })?;
+                }
+            }
+            "env" | "labels" => set(doc, "image", k, v, Mode::MergeTable)?,
+            k2 if IMAGE_KEYS.contains(&k2) => set(doc, "image", k, v, Mode::Replace)?,
+            _ => {
+                let hint = match did_you_mean(&key, &accepted) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("accepted: {}", accepted.join(", ")),
+                };
+                return Err(Diagnostic::new(k.span(), format!("unknown key `{key}` in [variants.{name}]; {hint}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Mode {
+    Replace,
+    Append,
+    MergeTable,
+}
+
+fn set<'i>(doc: &mut DeTable<'i>, section: &str, key: Spanned<std::borrow::Cow<'i, str>>, value: Spanned<DeValue<'i>>, mode: Mode) -> Result<(), Diagnostic> {
+    if doc.get(section).is_none() {
+        doc.insert(Spanned::new(value.span(), std::borrow::Cow::Owned(section.to_string())), Spanned::new(value.span(), DeValue::Table(DeTable::new())));
+    }
+    let Some(sec) = doc.get_mut(section) else { return Ok(()) };
+    let sec_span = sec.span();
+    let DeValue::Table(t) = sec.get_mut() else {
+        return Err(Diagnostic::new(sec_span, format!("`{section}` must be a table")));
+    };
+    let existing = t.get_mut(key.get_ref().as_ref());
+    match (mode, existing) {
+        (Mode::Append, Some(old)) => {
+            let (DeValue::Array(a), DeValue::Array(b)) = (old.get_mut(), value.get_ref()) else {
+                return Err(Diagnostic::new(value.span(), format!("`{}` must be an array", key.get_ref())));
+            };
+            let merged: DeArray<'i> = a.iter().cloned().chain(b.iter().cloned()).collect();
+            *a = merged;
+        }
+        (Mode::MergeTable, Some(old)) => {
+            let (DeValue::Table(a), DeValue::Table(b)) = (old.get_mut(), value.get_ref()) else {
+                return Err(Diagnostic::new(value.span(), format!("`{}` must be a table", key.get_ref())));
+            };
+            for (bk, bv) in b.iter() {
+                a.insert(bk.clone(), bv.clone());
+            }
+        }
+        (_, Some(old)) => *old = value,
+        (_, None) => {
+            t.insert(key, value);
+        }
+    }
+    Ok(())
+}
