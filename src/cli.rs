@@ -12,7 +12,8 @@ const USAGE: &str = "strata — a BuildKit frontend for strata.toml
 usage:
   strata frontend                 run as a BuildKit gateway frontend (what `# syntax=` starts)
   strata check [-f FILE] [--build-arg K=V]...
-                                  validate a spec; errors as FILE:LINE:COL
+                                  validate and lint a spec; errors and warnings as FILE:LINE:COL;
+                                  exit 0 clean, 1 errors or warnings, 2 usage
   strata plan  [-f FILE] [--build-arg K=V]... [--target T] [--deps-digest] [--context DIR]
                                   print the stages and layers the spec builds, or (--deps-digest)
                                   the strata.deps.digest label the deps image would get
@@ -138,8 +139,18 @@ fn run(cmd: &str, c: &Common) -> i32 {
     };
     match cmd {
         "check" => {
-            println!("{}: ok", c.file);
-            0
+            let warnings = crate::lint::check(&spec, &source, &ignore);
+            for w in &warnings {
+                let (line, col) = crate::diag::line_col(&source, w.span.start);
+                println!("{}:{line}:{col}: warning[{}]: {}", c.file, w.rule, w.detail);
+            }
+            if warnings.is_empty() {
+                println!("{}: ok", c.file);
+                0
+            } else {
+                println!("{}: {} warning(s)", c.file, warnings.len());
+                1
+            }
         }
         "plan" if c.deps_digest => {
             let mut files = Vec::new();

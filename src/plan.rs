@@ -7,6 +7,8 @@
 //! * runtime: base → OS packages → (R) → user → workdir → venv → R
 //!   libraries → build-step outputs → runtime steps → app code, so an app
 //!   edit re-runs nothing above it;
+//! * build steps run after the dependency install, each on its own branch
+//!   of the builder with only its declared inputs;
 //! * dependency files reach the install step as a read-only mount of just
 //!   those files, so its cache key is their content and nothing else;
 //! * package-manager caches are cache mounts, never layers;
@@ -333,16 +335,22 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
         }
     }
 
-    // --- build steps: each on the builder base with only its inputs.
+    // --- build steps: after the dependency install (they may use the
+    // venv, e.g. to fetch models), each on its own branch with only its
+    // inputs, so editing one step's inputs re-runs only that step.
+    let venv_env: Vec<(String, String)> = match python {
+        Some(py) => vec![("VIRTUAL_ENV".into(), py.venv.clone()), ("PATH".into(), format!("{}/bin:${{PATH}}", py.venv))],
+        None => vec![],
+    };
     let mut step_results: BTreeMap<String, usize> = BTreeMap::new();
     for s in order_steps(&build_steps) {
-        let tools = builder_tools.expect("builder exists when build steps do");
+        let builder = venv_stage.or(builder_tools).expect("builder exists when build steps do");
         let from = match s.after.first().and_then(|a| step_results.get(&a.value)) {
             Some(&i) => StageBase::Stage(i),
-            None => StageBase::Stage(tools),
+            None => StageBase::Stage(builder),
         };
         let mut ops = after_copies(s, spec, &step_results, &workdir);
-        ops.extend(step_ops(s, spec, &builder_ref, &workdir, &mut context, vec![]));
+        ops.extend(step_ops(s, spec, &builder_ref, &workdir, &mut context, venv_env.clone()));
         let idx = stage(&mut stages, &format!("step-{}", s.name.value), from, ops, &format!("build step {}", s.name.value));
         step_results.insert(s.name.value.clone(), idx);
     }
@@ -425,10 +433,6 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
         }
     }
     let runtime_steps: Vec<&Step> = spec.steps.iter().filter(|s| s.stage == StepStage::Runtime).collect();
-    let venv_env: Vec<(String, String)> = match python {
-        Some(py) => vec![("VIRTUAL_ENV".into(), py.venv.clone()), ("PATH".into(), format!("{}/bin:${{PATH}}", py.venv))],
-        None => vec![],
-    };
     for s in order_steps(&runtime_steps) {
         ops.extend(step_ops(s, spec, &base, &workdir, &mut context, venv_env.clone()));
     }
@@ -746,10 +750,16 @@ fn python_install(py: &Python, spec: &Spec, image: &str) -> Op {
             args.extend(flags);
             args.extend(req_args);
             let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-            (format!("set -e; python3 -m venv {venv}; {venv}/bin/python -m pip {}", quoted.join(" ")), "pip", pip_env())
+            let ssp = if py.system_site_packages { " --system-site-packages" } else { "" };
+            (format!("set -e; python3 -m venv{ssp} {venv}; {venv}/bin/python -m pip {}", quoted.join(" ")), "pip", pip_env())
         }
         Installer::Uv => {
-            let seed = if py.keep_pip { " --seed" } else { "" };
+            let seed = match (py.keep_pip, py.system_site_packages) {
+                (true, true) => " --seed --system-site-packages",
+                (true, false) => " --seed",
+                (false, true) => " --system-site-packages",
+                (false, false) => "",
+            };
             let compile = if py.compile { " --compile-bytecode" } else { "" };
             let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
             let env = vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())];

@@ -85,7 +85,8 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     };
     let plan = plan::build(&spec, &dockerignore);
     if let Some(req) = &opts.request_id {
-        return subrequest::answer(req, &spec, &plan, &source, &file);
+        let input = subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
+        return subrequest::answer(req, &input);
     }
     let stage_idx = plan.stage_index(&stage_name).ok_or_else(|| unknown_target(&target, &spec, &plan))?;
     let mut patch = plan.stages[stage_idx].config.clone().unwrap_or_default();
@@ -163,20 +164,22 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         results.push((crate::platform::format(platform), result_ref(res)?, serde_json::to_vec(&config).unwrap_or_default(), platform.clone()));
     }
 
+    // As the Dockerfile frontend does: one platform → a single ref (the
+    // classic image store cannot export a map); several → a map keyed by
+    // platform. `refs.platforms` is set either way.
     let mut metadata = std::collections::HashMap::new();
-    if results.len() == 1 && opts.platform.as_deref().is_none_or(|p| !p.contains(',')) && spec.image.platforms.len() <= 1 {
+    let listed: Vec<serde_json::Value> = results.iter().map(|(id, _, _, p)| serde_json::json!({"ID": id, "Platform": platform_json(p)})).collect();
+    metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({"Platforms": listed})).unwrap_or_default());
+    if results.len() == 1 {
         let (_, r, config, _) = results.pop().expect("one result");
         metadata.insert("containerimage.config".to_string(), config);
         return Ok(gw::Result { result: Some(gw::result::Result::Ref(r)), metadata, ..Default::default() });
     }
     let mut refs = std::collections::HashMap::new();
-    let mut listed = Vec::new();
-    for (id, r, config, p) in results {
+    for (id, r, config, _) in results {
         metadata.insert(format!("containerimage.config/{id}"), config);
-        listed.push(serde_json::json!({"ID": id, "Platform": platform_json(&p)}));
         refs.insert(id, r);
     }
-    metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({"Platforms": listed})).unwrap_or_default());
     Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, ..Default::default() })
 }
 

@@ -33,6 +33,8 @@ pub const SUPPORTED_VERSIONS: &[i64] = &[1];
 pub struct Spec {
     /// Declared args with their effective values (defaults, then build args).
     pub args: BTreeMap<String, String>,
+    /// Where each arg is declared (for `--call outline` and lints).
+    pub arg_spans: BTreeMap<String, Span>,
     pub image: Image,
     pub system: System,
     pub python: Option<Python>,
@@ -210,6 +212,9 @@ pub struct Python {
     pub wheels: Option<Sp<String>>,
     pub keep_pip: bool,
     pub compile: bool,
+    /// Extension: the venv sees the base image's site-packages (images
+    /// like tensorflow/tensorflow ship the framework system-wide).
+    pub system_site_packages: bool,
     pub span: Span,
 }
 

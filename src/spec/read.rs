@@ -23,6 +23,7 @@ pub(super) const IMAGE_KEYS: &[&str] = &[
 const SYSTEM_KEYS: &[&str] = &["packages", "build-packages", "manager"];
 const PYTHON_KEYS: &[&str] = &[
     "requirements", "pyproject", "lock", "installer", "venv", "index-url", "extra-index-urls", "wheels", "keep-pip", "compile",
+    "system-site-packages",
 ];
 const APP_KEYS: &[&str] = &["copy", "exclude", "dest", "chown"];
 const HEALTHCHECK_KEYS: &[&str] = &["cmd", "interval", "timeout", "retries"];
@@ -75,7 +76,7 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
         super::variant::merge(&mut doc, name)?;
     }
     let mut top = Table::new(&doc, doc_span.clone(), "");
-    let args = read_args(&mut top, build_args)?;
+    let (args, arg_spans) = read_args(&mut top, build_args)?;
     let cx = Cx { args: &args };
 
     let Some(image_v) = top.raw("image") else {
@@ -110,7 +111,7 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
         Some(v) => Some(read_test(&cx, table_of(v, "test")?, &caches)?),
         None => None,
     };
-    Ok(Spec { args, image, system, python, r, app, steps, caches, test, variants, variant: variant.map(String::from) })
+    Ok(Spec { args, arg_spans, image, system, python, r, app, steps, caches, test, variants, variant: variant.map(String::from) })
 }
 
 fn variant_names(doc: &DeTable<'_>) -> Result<Vec<Sp<String>>> {
@@ -319,9 +320,12 @@ fn string_value(cx: &Cx, v: &Spanned<DeValue<'_>>, what: &str) -> Result<Sp<Stri
     }
 }
 
-fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+type Args = (BTreeMap<String, String>, BTreeMap<String, Span>);
+
+fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<Args> {
     let mut args = BTreeMap::new();
-    let Some(v) = top.raw("args") else { return Ok(args) };
+    let mut spans = BTreeMap::new();
+    let Some(v) = top.raw("args") else { return Ok((args, spans)) };
     let DeValue::Table(t) = v.get_ref() else {
         return Err(Diagnostic::new(v.span(), "`args` must be a table of NAME = \"default\""));
     };
@@ -336,9 +340,10 @@ fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<BT
         }
         let default = string_value(&cx, val, &format!("args.{name}"))?.value;
         let value = overrides.get(&name).cloned().unwrap_or(default);
+        spans.insert(name.clone(), k.span());
         args.insert(name, value);
     }
-    Ok(args)
+    Ok((args, spans))
 }
 
 fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
@@ -521,6 +526,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     }
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
+    let system_site_packages = t.bool(cx, "system-site-packages", false)?;
     t.finish(PYTHON_KEYS)?;
     match (&pyproject, &lock) {
         (Some(_), None) | (None, Some(_)) => {
@@ -543,7 +549,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         }
         _ => {}
     }
-    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, span })
+    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, span })
 }
 
 /// A list of context-relative paths, normalised and checked.

@@ -1,0 +1,108 @@
+//! Spec lints: things that build but are probably wrong. Shared by
+//! `strata check` (offline, exit code 1 on warnings) and
+//! `docker buildx build --call check`.
+
+use crate::diag::Span;
+use crate::spec::{Spec, User};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub rule: &'static str,
+    pub description: &'static str,
+    pub detail: String,
+    pub span: Span,
+}
+
+pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning> {
+    let mut out = Vec::new();
+
+    for (name, span) in &spec.arg_spans {
+        // Referenced as ${NAME} anywhere, or by an `if`.
+        let used = source.contains(&format!("${{{name}}}"))
+            || source.contains(&format!("\"{name}\""))
+            || source.contains(&format!("\"!{name}\""))
+            || name == "SOURCE_DATE_EPOCH";
+        if !used {
+            out.push(Warning {
+                rule: "UnusedArg",
+                description: "An arg is declared but never used",
+                detail: format!("arg `{name}` is declared in [args] but no `${{{name}}}` or `if` uses it"),
+                span: span.clone(),
+            });
+        }
+    }
+
+    for p in &spec.system.packages {
+        if spec.system.build_packages.iter().any(|b| b.value == p.value) {
+            out.push(Warning {
+                rule: "PackageInBothLists",
+                description: "A package is listed as both runtime and build package",
+                detail: format!("\"{}\" is in both `packages` and `build-packages`; runtime packages are available to the build already", p.value),
+                span: p.span.clone(),
+            });
+        }
+    }
+
+    if spec.image.user.value == User::Root {
+        out.push(Warning {
+            rule: "RootUser",
+            description: "The image runs as root",
+            detail: "`user = \"root\"`: the container runs as root; prefer the default non-root user".into(),
+            span: spec.image.user.span.clone(),
+        });
+    }
+
+    let copies_everything = spec.app.copy.iter().find(|c| c.value == ".");
+    let git_excluded = dockerignore.iter().chain(spec.app.exclude.iter().map(|e| &e.value)).any(|p| {
+        let p = p.trim_start_matches('/').trim_end_matches('/');
+        p == ".git" || p == "**/.git" || p == ".git/**" || p == "*"
+    });
+    if let Some(c) = copies_everything {
+        if !git_excluded {
+            out.push(Warning {
+                rule: "GitNotExcluded",
+                description: "Copying the whole context without excluding .git",
+                detail: "`copy = [\".\"]` sends and copies .git too; add \".git\" to `[app] exclude` or .dockerignore".into(),
+                span: c.span.clone(),
+            });
+        }
+    }
+
+    for r in std::iter::once(&spec.image.base).chain(spec.image.builder.iter()) {
+        let name = r.value.split('@').next().unwrap_or("");
+        let last = name.rsplit('/').next().unwrap_or("");
+        let pinned = r.value.contains('@') || last.split_once(':').is_some_and(|(_, tag)| tag != "latest");
+        if !pinned {
+            out.push(Warning {
+                rule: "UnpinnedBaseTag",
+                description: "The base image is not pinned",
+                detail: format!("\"{}\" uses no tag or `latest`; pin a version (or a digest) so rebuilds are reproducible", r.value),
+                span: r.span.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|w| (w.span.start, w.rule));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn finds_each_rule() {
+        let src = "version = 1\n[args]\nUNUSED = \"1\"\n[image]\nbase = \"busybox\"\nuser = \"root\"\n[system]\npackages = [\"curl\"]\nbuild-packages = [\"curl\"]\n[app]\ncopy = [\".\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let rules: Vec<&str> = check(&spec, src, &[]).iter().map(|w| w.rule).collect();
+        assert_eq!(rules, ["UnusedArg", "UnpinnedBaseTag", "RootUser", "PackageInBothLists", "GitNotExcluded"]);
+        assert!(check(&spec, src, &[".git".into()]).iter().all(|w| w.rule != "GitNotExcluded"));
+    }
+
+    #[test]
+    fn clean_spec_has_no_warnings() {
+        let src = "version = 1\n[args]\nBASE = \"python:3.12\"\n[image]\nbase = \"${BASE}\"\n[app]\ncopy = [\"src/\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        assert_eq!(check(&spec, src, &[]), vec![]);
+    }
+}
