@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh up
 bash scripts/base-images.sh
-bash scripts/wheelhouse.sh examples/python-web
+bash scripts/fixtures.sh
 bash scripts/frontend-image.sh
 . scripts/env.sh
 

@@ -1,173 +1,8 @@
-//! End-to-end: real `docker buildx build` through real BuildKit with
-//! `# syntax=strata:dev`, then checks on the built image.
-//!
-//! Needs the engine from scripts/engine.sh and the base images from
-//! scripts/base-images.sh (scripts/test.sh sets both up). Without an engine
-//! these tests skip locally and FAIL under CI=true.
+//! End-to-end: the core pipeline through real BuildKit (see common/).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn docker() -> Command {
-    let mut c = Command::new("docker");
-    // Prefer the engine's CLI (28.5) over any older docker on PATH.
-    let path = format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
-    c.env("PATH", path);
-    c
-}
-
-/// True when the engine is usable and the frontend image is fresh.
-fn engine() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        let info = docker().args(["info", "--format", "{{.ServerVersion}}"]).output().map_err(|e| e.to_string())?;
-        if !info.status.success() {
-            return Err(format!("docker info failed: {}", String::from_utf8_lossy(&info.stderr)));
-        }
-        // Rebuild strata:dev from this checkout so tests never run a stale
-        // frontend (a no-op when nothing changed).
-        let img = Command::new("bash").arg(repo().join("scripts/frontend-image.sh")).output().map_err(|e| e.to_string())?;
-        if !img.status.success() {
-            return Err(format!("frontend image build failed:\n{}", String::from_utf8_lossy(&img.stderr)));
-        }
-        for base in ["strata-test/busybox:latest", "strata-test/python:3.11"] {
-            let ok = docker().args(["image", "inspect", base]).output().map(|o| o.status.success()).unwrap_or(false);
-            if !ok {
-                return Err(format!("base image {base} missing: run scripts/base-images.sh"));
-            }
-        }
-        Ok(())
-    });
-    match r {
-        Ok(()) => true,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("engine required under CI=true: {e}"),
-        Err(e) => {
-            eprintln!("SKIP (no engine; run scripts/test.sh): {e}");
-            false
-        }
-    }
-}
-
-/// A scratch copy of an example, so tests can edit files freely.
-struct Project {
-    dir: PathBuf,
-    tag: String,
-}
-
-static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-impl Project {
-    fn from_example(name: &str) -> Self {
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        copy_dir(&repo().join("examples").join(name), &dir);
-        Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn build(&self, extra: &[&str]) -> Build {
-        self.build_file("strata.toml", extra)
-    }
-
-    fn build_file(&self, spec: &str, extra: &[&str]) -> Build {
-        let mut c = docker();
-        c.current_dir(&self.dir).args(["buildx", "build", "--progress=plain", "-f", spec, "-t", &self.tag]);
-        if self.dir.join("wheels").is_dir() {
-            c.args(["--build-context", "wheels=./wheels"]);
-        }
-        c.args(extra).arg(".");
-        let out = c.output().expect("docker buildx build");
-        Build::new(out)
-    }
-
-    /// `docker run --rm` with an entrypoint override; stdout.
-    fn run(&self, entrypoint: &str, args: &[&str]) -> String {
-        let out = docker().args(["run", "--rm", "--entrypoint", entrypoint, &self.tag]).args(args).output().unwrap();
-        assert!(out.status.success(), "run {entrypoint} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn inspect(&self, format: &str) -> String {
-        let out = docker().args(["image", "inspect", "--format", format, &self.tag]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = docker().args(["image", "rm", "-f", &self.tag]).output();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), t).unwrap();
-        }
-    }
-}
-
-/// A finished build and its plain progress log.
-struct Build {
-    ok: bool,
-    log: String,
-}
-
-impl Build {
-    fn new(out: Output) -> Self {
-        let mut log = String::from_utf8_lossy(&out.stderr).to_string();
-        log.push_str(&String::from_utf8_lossy(&out.stdout));
-        Build { ok: out.status.success(), log }
-    }
-
-    fn assert_ok(self) -> Self {
-        assert!(self.ok, "build failed:\n{}", self.log);
-        self
-    }
-
-    /// Vertex name → whether BuildKit reported it CACHED.
-    fn vertices(&self) -> BTreeMap<String, bool> {
-        let mut names: BTreeMap<String, String> = BTreeMap::new();
-        let mut cached: BTreeMap<String, bool> = BTreeMap::new();
-        for line in self.log.lines() {
-            let Some(rest) = line.strip_prefix('#') else { continue };
-            let Some((id, text)) = rest.split_once(' ') else { continue };
-            if text == "CACHED" {
-                cached.insert(id.to_string(), true);
-            } else if !names.contains_key(id) && !text.starts_with("DONE") && !text.starts_with("ERROR") {
-                names.insert(id.to_string(), text.to_string());
-            }
-        }
-        names.into_iter().map(|(id, name)| (name, cached.contains_key(&id))).collect()
-    }
-
-    /// Whether the vertex whose name starts with `prefix` was CACHED.
-    fn cached(&self, prefix: &str) -> bool {
-        let v = self.vertices();
-        let hits: Vec<_> = v.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
-        assert!(!hits.is_empty(), "no vertex named {prefix:?} in build log:\n{}", self.log);
-        hits.iter().all(|(_, c)| **c)
-    }
-}
+use common::*;
 
 #[test]
 fn hello_example_builds_and_runs() {
@@ -253,7 +88,6 @@ fn python_web_serves_and_keeps_build_tools_out() {
         return;
     }
     let p = Project::from_example("python-web");
-    prepare_wheels(&p);
     p.build(&[]).assert_ok();
     assert_eq!(p.run("python", &["-c", "import flask, sys; print(sys.prefix)"]), "/opt/venv");
     assert_eq!(p.run("id", &["-u"]), "1000");
@@ -288,7 +122,6 @@ fn rebuild_after_code_edit_reruns_no_os_or_dependency_step() {
         return;
     }
     let p = Project::from_example("python-web");
-    prepare_wheels(&p);
     p.build(&[]).assert_ok();
 
     // No change: everything cached.
@@ -311,18 +144,4 @@ fn rebuild_after_code_edit_reruns_no_os_or_dependency_step() {
     let b = p.build(&[]).assert_ok();
     assert!(b.cached("system: apt-get install"), "{}", b.log);
     assert!(!b.cached("python: pip install"), "{}", b.log);
-}
-
-/// A value unique to this moment, for edits that must miss every cache.
-fn nonce() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-}
-
-fn prepare_wheels(p: &Project) {
-    let src = repo().join("examples/python-web/wheels");
-    if !src.join(".stamp").exists() {
-        let st = Command::new("bash").arg(repo().join("scripts/wheelhouse.sh")).arg(repo().join("examples/python-web")).status().unwrap();
-        assert!(st.success(), "wheelhouse download failed");
-    }
-    copy_dir(&src, &p.dir.join("wheels"));
 }

@@ -1,0 +1,1 @@
+"""A small analytics pipeline: count awards per agency, optionally in R."""

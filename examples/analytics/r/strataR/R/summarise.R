@@ -1,0 +1,1 @@
+summarise_counts <- function(x) table(x)

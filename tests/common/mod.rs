@@ -1,0 +1,243 @@
+//! Shared e2e harness: real `docker buildx build` through real BuildKit
+//! with `# syntax=strata:dev`, then checks on the built image.
+//!
+//! Needs the engine from scripts/engine.sh, the base images from
+//! scripts/base-images.sh and the fixtures from scripts/fixtures.sh
+//! (scripts/test.sh sets all up). Without an engine these tests skip
+//! locally and FAIL under CI=true.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn docker() -> Command {
+    let mut c = Command::new("docker");
+    // Prefer the engine's CLI (28.5) over any older docker on PATH.
+    let path = format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    c.env("PATH", path);
+    c
+}
+
+/// True when the engine is usable and the frontend image is fresh.
+pub fn engine() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = READY.get_or_init(|| {
+        let info = docker().args(["info", "--format", "{{.ServerVersion}}"]).output().map_err(|e| e.to_string())?;
+        if !info.status.success() {
+            return Err(format!("docker info failed: {}", String::from_utf8_lossy(&info.stderr)));
+        }
+        // Rebuild strata:dev from this checkout so tests never run a stale
+        // frontend (a no-op when nothing changed).
+        let img = Command::new("bash").arg(repo().join("scripts/frontend-image.sh")).output().map_err(|e| e.to_string())?;
+        if !img.status.success() {
+            return Err(format!("frontend image build failed:\n{}", String::from_utf8_lossy(&img.stderr)));
+        }
+        for base in ["strata-test/busybox:latest", "strata-test/python:3.11"] {
+            let ok = docker().args(["image", "inspect", base]).output().map(|o| o.status.success()).unwrap_or(false);
+            if !ok {
+                return Err(format!("base image {base} missing: run scripts/base-images.sh"));
+            }
+        }
+        Ok(())
+    });
+    match r {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("engine required under CI=true: {e}"),
+        Err(e) => {
+            eprintln!("SKIP (no engine; run scripts/test.sh): {e}");
+            false
+        }
+    }
+}
+
+/// A scratch copy of an example, so tests can edit files freely.
+pub struct Project {
+    pub dir: PathBuf,
+    pub tag: String,
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Project {
+    pub fn from_example(name: &str) -> Self {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let src = repo().join("examples").join(name);
+        let spec = std::fs::read_to_string(src.join("strata.toml")).unwrap_or_default();
+        for (needle, fixture) in [("wheels = \"wheels\"", "wheels"), ("context:cran", "cran")] {
+            assert!(
+                !spec.contains(needle) || src.join(fixture).is_dir(),
+                "examples/{name}/{fixture} is missing: run scripts/fixtures.sh (scripts/test.sh does)"
+            );
+        }
+        copy_dir(&src, &dir);
+        Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    pub fn build(&self, extra: &[&str]) -> Build {
+        self.build_file("strata.toml", extra)
+    }
+
+    pub fn build_file(&self, spec: &str, extra: &[&str]) -> Build {
+        let mut c = docker();
+        c.current_dir(&self.dir).args(["buildx", "build", "--progress=plain", "-f", spec, "-t", &self.tag]);
+        for named in ["wheels", "cran"] {
+            if self.dir.join(named).is_dir() {
+                c.args(["--build-context", &format!("{named}=./{named}")]);
+            }
+        }
+        c.args(extra).arg(".");
+        let out = c.output().expect("docker buildx build");
+        Build::new(out)
+    }
+
+    /// `docker run --rm` with an entrypoint override; stdout.
+    pub fn run(&self, entrypoint: &str, args: &[&str]) -> String {
+        let out = docker().args(["run", "--rm", "--entrypoint", entrypoint, &self.tag]).args(args).output().unwrap();
+        assert!(out.status.success(), "run {entrypoint} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn inspect(&self, format: &str) -> String {
+        let out = docker().args(["image", "inspect", "--format", format, &self.tag]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = docker().args(["image", "rm", "-f", &self.tag]).output();
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), t).unwrap();
+        }
+    }
+}
+
+/// A finished build and its plain progress log.
+pub struct Build {
+    pub ok: bool,
+    pub log: String,
+}
+
+impl Build {
+    pub fn new(out: Output) -> Self {
+        let mut log = String::from_utf8_lossy(&out.stderr).to_string();
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+        Build { ok: out.status.success(), log }
+    }
+
+    pub fn assert_ok(self) -> Self {
+        assert!(self.ok, "build failed:\n{}", self.log);
+        self
+    }
+
+    /// Vertex name → whether BuildKit reported it CACHED.
+    pub fn vertices(&self) -> BTreeMap<String, bool> {
+        let mut names: BTreeMap<String, String> = BTreeMap::new();
+        let mut cached: BTreeMap<String, bool> = BTreeMap::new();
+        for line in self.log.lines() {
+            let Some(rest) = line.strip_prefix('#') else { continue };
+            let Some((id, text)) = rest.split_once(' ') else { continue };
+            if text == "CACHED" {
+                cached.insert(id.to_string(), true);
+            } else if !names.contains_key(id) && !text.starts_with("DONE") && !text.starts_with("ERROR") {
+                names.insert(id.to_string(), text.to_string());
+            }
+        }
+        names.into_iter().map(|(id, name)| (name, cached.contains_key(&id))).collect()
+    }
+
+    /// Whether the vertex whose name starts with `prefix` was CACHED.
+    pub fn cached(&self, prefix: &str) -> bool {
+        let v = self.vertices();
+        let hits: Vec<_> = v.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
+        assert!(!hits.is_empty(), "no vertex named {prefix:?} in build log:\n{}", self.log);
+        hits.iter().all(|(_, c)| **c)
+    }
+}
+
+
+/// A value unique to this moment, for edits that must miss every cache.
+pub fn nonce() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Whether `needle` occurs anywhere in the image as exported: every layer
+/// (decompressed), the config, the manifests, the history.
+pub fn image_contains(tag: &str, needle: &str) -> bool {
+    let dir = std::env::temp_dir().join(format!("strata-save-{}-{}", std::process::id(), nonce()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "set -e; docker save {tag} | tar -x -C {d}; find {d} -type f | while read -r f; do gzip -dcf \"$f\"; done | grep -a -c -F -- {needle} || true",
+        d = dir.display(),
+        needle = shell_word(needle)
+    );
+    let out = docker_sh(&script);
+    let _ = std::fs::remove_dir_all(&dir);
+    out.trim() != "0"
+}
+
+/// Runs a shell script with the engine's docker first on PATH.
+pub fn docker_sh(script: &str) -> String {
+    let path = format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh").arg("-c").arg(script).env("PATH", path).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn shell_word(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Polls an HTTP endpoint from inside a running container (the images
+/// have python but no curl).
+pub fn http_get(container: &str, url: &str) -> String {
+    let probe = format!(
+        "import time, urllib.request\nfor _ in range(50):\n    try:\n        print(urllib.request.urlopen('{url}').read().decode()); break\n    except Exception:\n        time.sleep(0.2)\n"
+    );
+    let out = docker().args(["exec", container, "python", "-c", &probe]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A container running the project's image, removed on drop.
+pub struct Running(pub String);
+
+impl Running {
+    pub fn start(p: &Project, extra: &[&str]) -> Self {
+        let name = format!("strata-e2e-{}-{}", std::process::id(), nonce());
+        let out = docker().args(["run", "-d", "--rm", "--name", &name]).args(extra).arg(&p.tag).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Running(name)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = docker().args(["rm", "-f", &self.0]).output();
+    }
+}
