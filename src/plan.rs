@@ -540,16 +540,32 @@ impl Plan {
 }
 
 /// Steps in an order where every step comes after the steps it names in
-/// `after` (spec order otherwise). Cycles were rejected by the reader.
+/// `after`, spec order otherwise (Kahn's algorithm, smallest index first).
+/// Cycles were rejected by the reader.
 fn order_steps<'a>(steps: &[&'a Step]) -> Vec<&'a Step> {
-    let mut done: Vec<&Step> = Vec::new();
-    let mut left: Vec<&Step> = steps.to_vec();
-    while !left.is_empty() {
-        let ready = left.iter().position(|s| s.after.iter().all(|a| done.iter().any(|d| d.name.value == a.value) || !left.iter().any(|l| l.name.value == a.value)));
-        let i = ready.unwrap_or(0);
-        done.push(left.remove(i));
+    let index: BTreeMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.value.as_str(), i)).collect();
+    let mut waiting: Vec<usize> = vec![0; steps.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        for a in &s.after {
+            if let Some(&j) = index.get(a.value.as_str()) {
+                waiting[i] += 1;
+                dependents[j].push(i);
+            }
+        }
     }
-    done
+    let mut ready: std::collections::BTreeSet<usize> = (0..steps.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut out = Vec::with_capacity(steps.len());
+    while let Some(i) = ready.pop_first() {
+        out.push(steps[i]);
+        for &d in &dependents[i] {
+            waiting[d] -= 1;
+            if waiting[d] == 0 {
+                ready.insert(d);
+            }
+        }
+    }
+    out
 }
 
 /// For a step after several others: the outputs of the 2nd… dependencies

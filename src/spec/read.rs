@@ -47,6 +47,9 @@ pub fn load(source: &str, build_args: &BTreeMap<String, String>) -> Result<Spec>
 /// Parses a spec as seen by one variant (`[variants.NAME]` merged over the
 /// main sections), or the main spec when `variant` is `None`.
 pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant: Option<&str>) -> Result<Spec> {
+    if source.len() > MAX_SPEC_BYTES {
+        return Err(Diagnostic::new(0..0, format!("the spec is {} bytes; strata reads specs up to {} bytes", source.len(), MAX_SPEC_BYTES)));
+    }
     let doc = DeTable::parse(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         Diagnostic::new(span, format!("invalid TOML: {}", e.message().trim()))
@@ -132,6 +135,11 @@ fn variant_names(doc: &DeTable<'_>) -> Result<Vec<Sp<String>>> {
     }
     Ok(out)
 }
+
+/// Hostile-input bounds: far above any real spec, low enough that parsing
+/// and planning stay fast.
+pub const MAX_SPEC_BYTES: usize = 1 << 20;
+pub const MAX_STEPS: usize = 4096;
 
 /// Targets strata defines itself; variants cannot take these names.
 pub const RESERVED_TARGETS: &[&str] = &["runtime", "deps", "builder", "test"];
@@ -686,6 +694,9 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
     let DeValue::Array(items) = v.get_ref() else {
         return Err(Diagnostic::new(v.span(), "`step` must be an array of tables: write each as [[step]]"));
     };
+    if items.len() > MAX_STEPS {
+        return Err(Diagnostic::new(v.span(), format!("{} steps; strata accepts up to {MAX_STEPS}", items.len())));
+    }
     let mut steps: Vec<Step> = Vec::new();
     let mut all_names: BTreeMap<String, Span> = BTreeMap::new();
     for item in items.iter() {
