@@ -1,0 +1,120 @@
+//! The `strata` command line, offline: check/plan/llb, determinism.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn strata(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).current_dir(dir).output().unwrap()
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+fn copy_tree(from: &Path, to: &Path, reverse: bool) {
+    std::fs::create_dir_all(to).unwrap();
+    let mut entries: Vec<_> = std::fs::read_dir(from).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    if reverse {
+        entries.reverse();
+    }
+    for p in entries {
+        let t = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &t, reverse);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn llb_is_byte_identical_across_runs_and_reordered_contexts() {
+    for name in ["python-web", "media-server", "analytics", "ml-service", "tf-service", "hello"] {
+        let a = std::env::temp_dir().join(format!("strata-cli-a-{}-{name}", std::process::id()));
+        let b = std::env::temp_dir().join(format!("strata-cli-b-{}-{name}", std::process::id()));
+        copy_tree(&example(name), &a, false);
+        // Same files, created in the opposite order (other inode order and
+        // mtimes): the LLB must not notice.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        copy_tree(&example(name), &b, true);
+        let one = strata(&["llb", "--platform", "linux/amd64"], &a);
+        let two = strata(&["llb", "--platform", "linux/amd64"], &a);
+        let three = strata(&["llb", "--platform", "linux/amd64"], &b);
+        assert!(one.status.success(), "{name}: {}", String::from_utf8_lossy(&one.stderr));
+        assert!(!one.stdout.is_empty());
+        assert_eq!(one.stdout, two.stdout, "{name}: two runs differ");
+        assert_eq!(one.stdout, three.stdout, "{name}: a reordered context changes the LLB");
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+    }
+}
+
+#[test]
+fn secrets_are_mounts_by_id_only() {
+    use bollard_buildkit_proto::pb;
+    use prost::Message;
+    let out = strata(&["llb"], &example("media-server"));
+    assert!(out.status.success());
+    let def = pb::Definition::decode(out.stdout.as_slice()).unwrap();
+    let mut secret_mounts = Vec::new();
+    for bytes in &def.def {
+        let op = pb::Op::decode(bytes.as_slice()).unwrap();
+        match op.op {
+            Some(pb::op::Op::Exec(e)) => {
+                for m in e.mounts.iter().filter(|m| m.mount_type == pb::MountType::Secret as i32) {
+                    let s = m.secret_opt.as_ref().unwrap();
+                    secret_mounts.push((m.dest.clone(), s.id.clone(), s.mode, m.input, m.output));
+                }
+                // no env var or argument carries a secret path's content
+                assert!(!e.meta.unwrap().env.iter().any(|v| v.contains("license_key")));
+            }
+            Some(pb::op::Op::File(f)) => {
+                for a in f.actions {
+                    if let Some(pb::file_action::Action::Copy(c)) = a.action {
+                        assert!(!c.src.starts_with("/run/secrets"), "a copy reads the secret: {}", c.src);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(secret_mounts, [("/run/secrets/license_key".to_string(), "license_key".to_string(), 0o400, -1, -1)]);
+}
+
+#[test]
+fn check_reports_lints_with_positions_and_exit_codes() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("strata.toml"), "version = 1\n[image]\nbase = \"busybox\"\nuser = \"root\"\n").unwrap();
+    let out = strata(&["check"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("strata.toml:3:8: warning[UnpinnedBaseTag]"), "{text}");
+    assert!(text.contains("strata.toml:4:8: warning[RootUser]"), "{text}");
+    std::fs::write(dir.join("strata.toml"), "version = 1\n[image]\nbase = \"busybox:1.36\"\nentrypont = 1\n").unwrap();
+    let out = strata(&["check"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: strata.toml:4:1: unknown key `entrypont` in [image]; did you mean `entrypoint`?");
+    std::fs::write(dir.join("strata.toml"), b"version = 1\n\xff\xfe\n").unwrap();
+    let out = strata(&["check"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid UTF-8"));
+    let out = strata(&["check", "--bogus"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    for name in ["python-web", "media-server", "ml-service", "tf-service", "analytics"] {
+        let out = strata(&["check"], &example(name));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plan_prints_the_layer_tree() {
+    let out = strata(&["plan"], &example("python-web"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stage runtime (target) from stage deps"), "{text}");
+    assert!(text.contains("mount files /tmp/strata/deps <- requirements.txt"), "{text}");
+    let out = strata(&["plan", "--target", "nope"], &example("python-web"));
+    assert_eq!(out.status.code(), Some(2));
+}
