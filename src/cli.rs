@@ -17,7 +17,7 @@ usage:
   strata plan  [-f FILE] [--build-arg K=V]... [--target T] [--deps-digest] [--context DIR]
                                   print the stages and layers the spec builds, or (--deps-digest)
                                   the strata.deps.digest label the deps image would get
-  strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH]
+  strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH] [--mergeop]
                                   write the LLB definition (protobuf) to stdout, for `buildctl build`
   strata version
 ";
@@ -60,6 +60,7 @@ struct Common {
     platform: Option<String>,
     target: String,
     deps_digest: bool,
+    mergeop: bool,
     /// The build context directory (default: the spec's directory).
     context: Option<std::path::PathBuf>,
 }
@@ -72,6 +73,7 @@ impl Common {
             platform: None,
             target: String::new(),
             deps_digest: false,
+            mergeop: false,
             context: None,
         };
         let mut it = args.iter();
@@ -88,6 +90,7 @@ impl Common {
                 "--target" => c.target = value(a)?,
                 "--context" => c.context = Some(value(a)?.into()),
                 "--deps-digest" => c.deps_digest = true,
+                "--mergeop" => c.mergeop = true,
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -188,6 +191,7 @@ fn run(cmd: &str, c: &Common) -> i32 {
                 spec: Some((&c.file, &source)),
                 session: None,
                 no_cache: lower::NoCache::None,
+                merge: c.mergeop,
             };
             let def = lower::lower(&plan, &inputs, target).definition;
             use std::io::Write;

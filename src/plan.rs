@@ -33,6 +33,9 @@ pub struct Plan {
     pub context: ContextFilter,
     /// Files whose content goes into `strata.deps.digest`.
     pub deps_files: Vec<String>,
+    /// The workdir and its owner: a copy made as an independent layer
+    /// (MergeOp) recreates it, so the merge keeps its ownership.
+    pub workdir: (String, Option<(u32, u32)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -521,7 +524,7 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
     context.include.dedup();
     deps_files.sort();
     deps_files.dedup();
-    Plan { stages, target, context, deps_files }
+    Plan { stages, target, context, deps_files, workdir: (workdir, owner) }
 }
 
 impl Plan {

@@ -144,4 +144,14 @@ fn rebuild_after_code_edit_reruns_no_os_or_dependency_step() {
     let b = p.build(&[]).assert_ok();
     assert!(b.cached("system: apt-get install"), "{}", b.log);
     assert!(!b.cached("python: pip install"), "{}", b.log);
+    // With MergeOp (containerd image store) the app layers do not sit on
+    // the venv: they stay cached, same blobs.
+    if containerd_store() {
+        assert!(b.cached("app: copy shop/") && b.cached("app: copy templates/"), "{}", b.log);
+    }
+}
+
+fn containerd_store() -> bool {
+    let out = docker().args(["info", "--format", "{{json .DriverStatus}}"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("io.containerd.snapshotter")
 }

@@ -96,6 +96,7 @@ fn check(src: &str) {
                     spec: Some(("f.toml", src)),
                     session: None,
                     no_cache: Default::default(),
+                    merge: true,
                 };
                 let _ = strata::llb::lower::lower(&plan, &inputs, idx);
             }

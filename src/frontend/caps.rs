@@ -26,8 +26,8 @@ impl Caps {
         Caps { llb: p.llb_caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect() }
     }
 
-    /// MergeOp: independent layers (only with the containerd image store).
-    #[allow(dead_code)]
+    /// MergeOp: independent layers (only with the containerd image store;
+    /// the classic store lists the cap as disabled).
     pub fn merge_op(&self) -> bool {
         self.llb.contains("mergeop")
     }

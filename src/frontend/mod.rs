@@ -147,6 +147,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             spec: Some((&file, &source)),
             session: opts.session.clone(),
             no_cache: opts.no_cache.clone(),
+            merge: caps.merge_op(),
         };
         let lowered = lower::lower(&plan, &inputs, stage_idx);
         let base_config = base_of(&plan, stage_idx).and_then(|r| configs.get(r)).map(Vec::as_slice);

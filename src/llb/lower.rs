@@ -43,6 +43,10 @@ pub struct Inputs<'a> {
     /// `no-cache`: ignore the cache for every op, or for the ops of the
     /// named custom steps.
     pub no_cache: NoCache,
+    /// The engine has MergeOp: copies become independent layers merged
+    /// onto the image, so a dependency change does not invalidate the app
+    /// layers above it (and vice versa). Without it: the linear chain.
+    pub merge: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,17 +90,31 @@ impl Lowering<'_> {
             return done.clone();
         }
         let stage = &self.plan.stages[idx];
-        let (mut state, env, mut history) = match &stage.from {
+        let (state, env, mut history) = match &stage.from {
             StageBase::Image(r) => {
                 let (o, env) = self.image(r);
                 (o, env, vec![])
             }
             StageBase::Stage(i) => self.stage(*i),
         };
+        // With MergeOp, consecutive copies are layers of their own on
+        // scratch; the next command (which needs the whole filesystem) runs
+        // on their merge.
+        let mut layers = vec![state];
         for op in &stage.ops {
-            state = self.op(op, state, &env);
+            match op {
+                Op::Copy { .. } if self.inputs.merge => {
+                    let layer = self.copy_layer(op);
+                    layers.push(layer);
+                }
+                _ => {
+                    let base = self.merged(&layers);
+                    layers = vec![self.op(op, base, &env)];
+                }
+            }
             history.push(op.name().to_string());
         }
+        let state = self.merged(&layers);
         let result = (state, env, history);
         self.stages[idx] = Some(result.clone());
         result
@@ -235,6 +253,52 @@ impl Lowering<'_> {
             ..Default::default()
         };
         self.g.add(op, name, None)
+    }
+
+    fn merged(&mut self, layers: &[Output]) -> Output {
+        if layers.len() == 1 {
+            return layers[0].clone();
+        }
+        let op = pb::Op {
+            inputs: layers.iter().map(input).collect(),
+            op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: (0..layers.len() as i64).map(|i| pb::MergeInput { input: i }).collect() })),
+            ..Default::default()
+        };
+        self.g.add(op, &format!("merge {} layers", layers.len()), None)
+    }
+
+    /// A copy as an independent layer: onto scratch, with the workdir
+    /// recreated (owner and mode) when the copy lands inside it, because a
+    /// merged layer's directories replace the metadata of those below.
+    fn copy_layer(&mut self, op: &Op) -> Output {
+        let Op::Copy { name, from, src, dest, owner, span } = op else { unreachable!("copy_layer takes copies") };
+        let lines = self.lines(span);
+        let from = self.source(from);
+        let (workdir, wd_owner) = self.plan.workdir.clone();
+        let inside = dest.starts_with(&format!("{}/", workdir.trim_end_matches('/')));
+        let mut actions = Vec::new();
+        if inside {
+            actions.push(pb::FileAction {
+                input: -1,
+                secondary_input: -1,
+                output: -1,
+                action: Some(Action::Mkdir(pb::FileActionMkDir { path: workdir, mode: 0o755, make_parents: true, owner: wd_owner.map(chown), timestamp: -1 })),
+            });
+        }
+        actions.push(pb::FileAction {
+            // after the mkdir (inputs.len() + its index), or on scratch
+            input: if inside { 1 } else { -1 },
+            secondary_input: 0,
+            output: 0,
+            action: Some(Action::Copy(copy_action(src.clone(), dest.clone(), *owner))),
+        });
+        let op = pb::Op {
+            inputs: vec![input(&from)],
+            platform: self.platform(),
+            op: Some(pb::op::Op::File(pb::FileOp { actions })),
+            ..Default::default()
+        };
+        self.g.add(op, name, lines)
     }
 
     /// A scratch state holding `/cache` with the given owner and mode.
@@ -451,6 +515,10 @@ copy = ["app.py", "templates/"]
 "#;
 
     fn lowered(named: &[&str]) -> Lowered {
+        lowered_with(named, false)
+    }
+
+    fn lowered_with(named: &[&str], merge: bool) -> Lowered {
         let spec = crate::spec::load(SPEC, &BTreeMap::new()).unwrap();
         let plan = crate::plan::build(&spec, &[]);
         let images = BTreeMap::new();
@@ -463,6 +531,7 @@ copy = ["app.py", "templates/"]
             spec: Some(("strata.toml", SPEC)),
             session: None,
             no_cache: NoCache::None,
+            merge,
         };
         lower(&plan, &inputs, plan.target)
     }
@@ -496,6 +565,29 @@ copy = ["app.py", "templates/"]
             })
             .collect();
         assert_eq!(execs.iter().filter(|s| s.contains("apt-get install")).count(), 1, "{execs:?}");
+    }
+
+    #[test]
+    fn mergeop_makes_app_layers_independent_of_the_venv() {
+        let ops = |merge| -> Vec<pb::Op> { lowered_with(&["wheels"], merge).definition.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect() };
+        let linear = ops(false);
+        assert!(!linear.iter().any(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))));
+        let merged = ops(true);
+        let merges: Vec<&pb::Op> = merged.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))).collect();
+        // deps = (base..workdir) + venv; runtime = deps + two app copies
+        assert_eq!(merges.iter().map(|m| m.inputs.len()).collect::<Vec<_>>(), [2, 3]);
+        // each app copy starts from scratch: its only input is the context
+        for o in &merged {
+            if let Some(pb::op::Op::File(f)) = &o.op {
+                if let Some(pb::file_action::Action::Copy(c)) = &f.actions.last().unwrap().action {
+                    if c.dest.starts_with("/app/") {
+                        assert_eq!(o.inputs.len(), 1, "{}", c.dest);
+                        assert!(matches!(f.actions[0].action, Some(pb::file_action::Action::Mkdir(_))), "workdir recreated");
+                    }
+                }
+            }
+        }
+        assert_eq!(lowered_with(&["wheels"], true).history, lowered(&["wheels"]).history, "same layers either way");
     }
 
     #[test]
