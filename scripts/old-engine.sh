@@ -9,7 +9,7 @@
 #   scripts/old-engine.sh env    prints `export DOCKER_HOST=...` lines: eval "$(scripts/old-engine.sh env)"
 #
 # Nothing is shared with the main engine:
-#   binaries   Debian 12 docker.io 20.10 + containerd 1.6 (+ tini, docker-registry)
+#   binaries   Debian 12 docker.io 20.10 + containerd 1.6 (+ tini for docker-init)
 #              .debs, fetched with a private apt config (apt-old) and unpacked with
 #              dpkg-deb -x into /opt/strata-old/root; runc is the system's /usr/sbin/runc
 #   containerd own config/root/state/socket: /run/strata-old/containerd.sock,
@@ -42,7 +42,7 @@ EXEC_ROOT=$OLD_RUN/exec
 BRIDGE=strata-old0
 BRIDGE_ADDR=172.31.250.1/24
 BRIDGE_NET=172.31.250.0/24
-OLD_PKGS=(docker.io containerd tini docker-registry)
+OLD_PKGS=(docker.io containerd tini)
 # A recent client talks to the 20.10 daemon fine (API 1.41); buildx comes with it.
 DOCKER=$STRATA_PREFIX/usr/bin/docker
 [[ -x $DOCKER ]] || DOCKER=$OLD_PREFIX/usr/bin/docker
@@ -129,7 +129,7 @@ setup_network() {
     fi
     ip link set "$BRIDGE" up
     [[ ${STRATA_OLD_NAT:-1} == 1 ]] || return 0
-    sysctl -qw net.ipv4.ip_forward=1
+    echo 1 >/proc/sys/net/ipv4/ip_forward
     iptables -t nat -C POSTROUTING -s "$BRIDGE_NET" ! -o "$BRIDGE" -j MASQUERADE 2>/dev/null ||
         iptables -t nat -I POSTROUTING -s "$BRIDGE_NET" ! -o "$BRIDGE" -j MASQUERADE
     iptables -C FORWARD -i "$BRIDGE" -j ACCEPT 2>/dev/null ||

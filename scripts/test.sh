@@ -11,3 +11,9 @@ bash scripts/frontend-image.sh
 . scripts/env.sh
 # e2e tests fail (not skip) without an engine when CI=true.
 cargo test --locked
+
+# Old-engine lane: Debian 12's Docker 20.10 (BuildKit v0.8, no MergeOp)
+# side by side with the main engine builds the examples through the same
+# frontend image (the linear chain).
+bash scripts/old-engine-test.sh --all
+bash scripts/old-engine.sh down

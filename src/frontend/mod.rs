@@ -63,7 +63,10 @@ pub fn main() -> i32 {
 }
 
 async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, FrontendError> {
-    let pong = client.ping(gw::PingRequest {}).await?.into_inner();
+    // Ping and reading the spec are independent round trips.
+    let mut pinger = client.clone();
+    let (pong, read) = tokio::join!(pinger.ping(gw::PingRequest {}), read_inputs(client, opts));
+    let pong = pong?.into_inner();
     let caps = caps::Caps::from_pong(&pong);
     caps.require_basics()?;
     let worker_platform = pong
@@ -72,7 +75,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         .and_then(|w| w.platforms.first().cloned())
         .unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() });
 
-    let (source, dockerignore) = read_inputs(client, opts).await?;
+    let (source, dockerignore) = read?;
     let file = opts.filename.clone();
     let spec_err = |d| FrontendError::Spec(crate::diag::SpecError::new(&file, &source, d));
     let mut spec = spec::load(&source, &opts.build_args).map_err(spec_err)?;
@@ -113,32 +116,43 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         crate::timefmt::rfc3339(now)
     });
 
-    let mut results = Vec::new();
-    for platform in &platforms {
-        // Resolve every base image for this platform: its digest pins the
-        // source op and its config gives env (for RUN) and the inherited
-        // config of the result.
-        let mut images = BTreeMap::new();
-        let mut configs = BTreeMap::new();
-        for stage in &plan.stages {
-            if let plan::StageBase::Image(r) = &stage.from {
-                if images.contains_key(r) {
-                    continue;
-                }
-                let res = client
-                    .resolve_image_config(gw::ResolveImageConfigRequest {
-                        r#ref: image::normalize_ref(r),
-                        platform: Some(platform.clone()),
-                        resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
-                        log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                images.insert(r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) });
-                configs.insert(r.clone(), res.config);
-            }
+    // Resolve every base image for every platform, concurrently: its
+    // digest pins the source op and its config gives env (for RUN) and the
+    // inherited config of the result.
+    let refs: Vec<&String> = {
+        let mut v: Vec<&String> = plan.stages.iter().filter_map(|s| if let plan::StageBase::Image(r) = &s.from { Some(r) } else { None }).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut jobs = tokio::task::JoinSet::new();
+    for (pi, platform) in platforms.iter().enumerate() {
+        for r in &refs {
+            let mut c = client.clone();
+            let req = gw::ResolveImageConfigRequest {
+                r#ref: image::normalize_ref(r),
+                platform: Some(platform.clone()),
+                resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
+                log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
+                ..Default::default()
+            };
+            let r = (*r).clone();
+            jobs.spawn(async move { (pi, r, c.resolve_image_config(req).await) });
         }
+    }
+    let mut resolved: Vec<BTreeMap<String, gw::ResolveImageConfigResponse>> = vec![BTreeMap::new(); platforms.len()];
+    while let Some(j) = jobs.join_next().await {
+        let (pi, r, res) = j.map_err(|e| FrontendError::Other(format!("resolving base images: {e}")))?;
+        resolved[pi].insert(r, res?.into_inner());
+    }
+
+    let mut results = Vec::new();
+    for (pi, platform) in platforms.iter().enumerate() {
+        let images: BTreeMap<String, BaseImage> = resolved[pi]
+            .iter()
+            .map(|(r, res)| (r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) }))
+            .collect();
+        let configs: BTreeMap<String, Vec<u8>> = resolved[pi].iter().map(|(r, res)| (r.clone(), res.config.clone())).collect();
         let inputs = lower::Inputs {
             platform: platform.clone(),
             images: &images,
@@ -239,17 +253,28 @@ async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, V
     let filename = opts.filename.as_str();
     let own_ignore = format!("{filename}.dockerignore");
     let session = opts.session.as_deref();
-    let spec_ref = solve_local(client, session, "dockerfile", &[filename, &own_ignore], "[strata] load spec").await?;
-    let data = read_file(client, &spec_ref, filename)
-        .await?
-        .ok_or_else(|| FrontendError::Other(format!("cannot read {filename} from the build's spec directory")))?;
+    // Both reads are round trips to the client: run them concurrently
+    // (start-up time is every build's cost).
+    let mut c2 = client.clone();
+    let spec_read = async {
+        let spec_ref = solve_local(client, session, "dockerfile", &[filename, &own_ignore], "[strata] load spec").await?;
+        let data = read_file(client, &spec_ref, filename)
+            .await?
+            .ok_or_else(|| FrontendError::Other(format!("cannot read {filename} from the build's spec directory")))?;
+        let own = read_file(client, &spec_ref, &own_ignore).await?;
+        Ok::<_, FrontendError>((data, own))
+    };
+    let ctx_read = async {
+        let ctx_ref = solve_local(&mut c2, session, "context", &[".dockerignore"], "[strata] load .dockerignore").await?;
+        read_file(&mut c2, &ctx_ref, ".dockerignore").await
+    };
+    let (spec_res, ctx_res) = tokio::join!(spec_read, ctx_read);
+    let (data, own) = spec_res?;
     let source = String::from_utf8(data).map_err(|e| FrontendError::Other(format!("{filename} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
-    let ignore = match read_file(client, &spec_ref, &own_ignore).await? {
+    // `<spec>.dockerignore` beside the spec wins, as with Dockerfiles.
+    let ignore = match own {
         Some(d) => Some(d),
-        None => {
-            let ctx_ref = solve_local(client, session, "context", &[".dockerignore"], "[strata] load .dockerignore").await?;
-            read_file(client, &ctx_ref, ".dockerignore").await?
-        }
+        None => ctx_res?,
     };
     let patterns = ignore.map(|d| crate::context::parse_dockerignore(&String::from_utf8_lossy(&d))).unwrap_or_default();
     Ok((source, patterns))

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Bench: strata vs a naive and a hand-optimized Dockerfile, same engine,
+same run.
+
+A realistic Python service is built three ways: bench/service/Dockerfile.naive,
+Dockerfile.optimized (deps split, pip cache mount, multi-stage venv,
+.dockerignore, non-root) and strata.toml. It has Flask, requests, pydantic
+and numpy from an offline wheelhouse, ~30 modules, templates and a large
+data dir that no image should contain.
+
+For each scenario (cold, no change, code edit, template edit, dependency
+edit) the script prints the wall time, the steps executed and CACHED, the
+context bytes sent and the final image size, with the ratios strata /
+hand-optimized and strata / naive.
+
+    python3 bench/run.py [--rounds N] [--data-mb MB] [--json out.json]
+
+It needs the engine, base images and strata:dev (scripts/test.sh or
+scripts/demo.sh set them up).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SERVICE = os.path.join(HERE, "service")
+ENV = dict(os.environ, PATH="/opt/strata-engine/root/usr/bin:" + os.environ.get("PATH", ""))
+
+TOOLS = {
+    "naive": ("Dockerfile.naive", False),
+    "optimized": ("Dockerfile.optimized", True),
+    "strata": ("strata.toml", True),
+}
+SCENARIOS = ["cold", "no change", "code edit", "template edit", "dependency edit"]
+INTERNAL = re.compile(
+    r"^(\[internal\]|\[strata\]|resolve image config|docker-image://|load |exporting|naming|writing|unpacking|context|files: |merge |\[(?:\w+ )?\d+/\d+\] FROM|base: |\[auth\]|building with)"
+)
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, env=ENV, check=True, capture_output=True, text=True, **kw)
+
+
+def make_project(dest, data_mb):
+    shutil.copytree(SERVICE, dest, ignore=shutil.ignore_patterns("wheels"))
+    shutil.copytree(os.path.join(SERVICE, "wheels"), os.path.join(dest, "wheels"))
+    pkg = os.path.join(dest, "service")
+    os.makedirs(pkg)
+    open(os.path.join(pkg, "__init__.py"), "w").write('"""bench service"""\n')
+    for i in range(30):
+        open(os.path.join(pkg, f"mod_{i:02d}.py"), "w").write(
+            f'"""module {i}"""\nimport numpy as np\nfrom pydantic import BaseModel\n\n\n'
+            f"class Item{i}(BaseModel):\n    name: str\n    score: float = {i}.0\n\n\n"
+            f"def compute_{i}(xs):\n    return float(np.mean(np.asarray(xs, dtype=float) * {i + 1}))\n"
+        )
+    open(os.path.join(pkg, "__main__.py"), "w").write(
+        "from flask import Flask, render_template\nimport requests  # noqa: F401\n"
+        "from service.mod_07 import compute_7\n\n"
+        "app = Flask(__name__, template_folder='/app/templates')\n\n\n"
+        "@app.get('/')\ndef index():\n    return render_template('index.html', value=compute_7([1, 2, 3]))\n\n\n"
+        "if __name__ == '__main__':\n    app.run(host='0.0.0.0', port=8000)\n"
+    )
+    tdir = os.path.join(dest, "templates")
+    os.makedirs(tdir)
+    for name in ["index.html", "base.html", "item.html"]:
+        open(os.path.join(tdir, name), "w").write(f"<!doctype html><title>{name}</title><p>{{{{ value }}}}</p>\n")
+    data = os.path.join(dest, "data")
+    os.makedirs(data)
+    with open(os.path.join(data, "training.bin"), "wb") as f:
+        for _ in range(data_mb):
+            f.write(os.urandom(1 << 20))
+
+
+UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def parse(log):
+    names, cached, done = {}, set(), set()
+    sent = 0.0
+    for line in log.splitlines():
+        m = re.match(r"^#(\d+) (.*)$", line)
+        if not m:
+            continue
+        vid, text = m.groups()
+        if text == "CACHED":
+            cached.add(vid)
+        elif text.startswith("DONE"):
+            done.add(vid)
+        elif vid not in names and not text.startswith(("ERROR", "0.", "1.", "2.", "3.")) and not re.match(r"^\d+\.\d+ ", text):
+            names[vid] = text
+        t = re.match(r"^transferring (\S+): ([\d.]+)([kKMG]?B)(?: [\d.]+s)? done", text)
+        if t and t.group(1) != "dockerfile":
+            sent += float(t.group(2)) * UNITS[t.group(3)]
+    steps = {v: n for v, n in names.items() if not INTERNAL.match(n)}
+    executed = sum(1 for v in steps if v in done and v not in cached)
+    return executed, sum(1 for v in steps if v in cached), sent
+
+
+def build(tool, work):
+    spec, wheels_ctx = TOOLS[tool]
+    args = ["docker", "buildx", "build", "--progress=plain", "--provenance=false", "-f", spec, "-t", f"strata-bench/{tool}"]
+    if wheels_ctx:
+        args += ["--build-context", "wheels=./wheels"]
+    return args + ["."]
+
+
+def edit(work, scenario, n):
+    if scenario == "code edit":
+        path, line = "service/mod_07.py", f"\nEDIT_{n} = {n}\n"
+    elif scenario == "template edit":
+        path, line = "templates/index.html", f"<!-- edit {n} -->\n"
+    elif scenario == "dependency edit":
+        path, line = "requirements.txt", f"# edit {n}\n"
+    else:
+        return
+    with open(os.path.join(work, path), "a") as f:
+        f.write(line)
+
+
+def run_tool(tool, work, rounds):
+    out = {}
+    for scenario in SCENARIOS:
+        times, info = [], None
+        for r in range(rounds):
+            edit(work, scenario, f"{time.time_ns()}-{r}")
+            cmd = build(tool, work)
+            if scenario == "cold":
+                cmd.insert(3, "--no-cache")
+            t0 = time.monotonic()
+            p = subprocess.run(cmd, cwd=work, env=ENV, capture_output=True, text=True)
+            dt = time.monotonic() - t0
+            if p.returncode != 0:
+                sys.exit(f"{tool} / {scenario} failed:\n{p.stderr[-3000:]}")
+            times.append(dt)
+            info = parse(p.stderr)
+        out[scenario] = {"seconds": statistics.median(times), "executed": info[0], "cached": info[1], "sent_bytes": info[2]}
+    size = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", f"strata-bench/{tool}").stdout.strip())
+    return out, size
+
+
+def human(n):
+    for unit in ["B", "kB", "MB", "GB"]:
+        if n < 1000:
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}TB"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--data-mb", type=int, default=64)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    subprocess.run(["bash", os.path.join(ROOT, "scripts/wheelhouse.sh"), SERVICE, os.path.join(SERVICE, "requirements.txt"), "uv==0.13.9"], check=True, env=ENV)
+    engine = sh("docker", "version", "--format", "{{.Server.Version}}").stdout.strip()
+    store = "containerd" if "io.containerd.snapshotter" in sh("docker", "info", "--format", "{{json .DriverStatus}}").stdout else "classic"
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for tool in TOOLS:
+            work = os.path.join(tmp, tool)
+            make_project(work, a.data_mb)
+            results[tool] = run_tool(tool, work, a.rounds)
+    print(f"engine: Docker {engine}, {store} image store; median of {a.rounds} round(s)\n")
+    hdr = f"{'scenario':16} | " + " | ".join(f"{t:>28}" for t in TOOLS) + " | strata/opt | strata/naive"
+    print(hdr)
+    print("-" * len(hdr))
+    for s in SCENARIOS:
+        cells = []
+        for t in TOOLS:
+            r = results[t][0][s]
+            cells.append(f"{r['seconds']:6.2f}s {r['executed']:>2} run {r['cached']:>2} cached {human(r['sent_bytes']):>7}")
+        st, op, nv = (results[t][0][s]["seconds"] for t in ("strata", "optimized", "naive"))
+        print(f"{s:16} | " + " | ".join(f"{c:>28}" for c in cells) + f" | {st / op:9.2f}x | {st / nv:10.2f}x")
+    sizes = {t: results[t][1] for t in TOOLS}
+    print(f"{'image size':16} | " + " | ".join(f"{human(sizes[t]):>28}" for t in TOOLS) + f" | {sizes['strata'] / sizes['optimized']:9.2f}x | {sizes['strata'] / sizes['naive']:10.2f}x")
+    if a.json:
+        json.dump({"engine": engine, "store": store, "rounds": a.rounds, "results": {t: {"scenarios": results[t][0], "image_bytes": results[t][1]} for t in TOOLS}}, open(a.json, "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()
