@@ -79,6 +79,7 @@ def make_project(dest, data_mb):
             f.write(os.urandom(1 << 20))
 
 
+FRONTEND_MS = []
 UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 
 
@@ -125,6 +126,18 @@ def edit(work, scenario, n):
         f.write(line)
 
 
+DAEMON_LOG = "/var/log/strata-engine/dockerd.log"
+
+
+def frontend_times():
+    """`strata: frontend done in X ms` lines the frontend wrote to stderr
+    (which BuildKit sends to the daemon's log)."""
+    try:
+        return [float(m) for m in re.findall(r"strata: frontend done in ([\d.]+) ms", open(DAEMON_LOG, errors="replace").read())]
+    except OSError:
+        return []
+
+
 def run_tool(tool, work, rounds):
     out = {}
     for scenario in SCENARIOS:
@@ -134,9 +147,12 @@ def run_tool(tool, work, rounds):
             cmd = build(tool, work)
             if scenario == "cold":
                 cmd.insert(3, "--no-cache")
+            before = len(frontend_times())
             t0 = time.monotonic()
             p = subprocess.run(cmd, cwd=work, env=ENV, capture_output=True, text=True)
             dt = time.monotonic() - t0
+            if tool == "strata" and scenario == "no change":
+                FRONTEND_MS.extend(frontend_times()[before:])
             if p.returncode != 0:
                 sys.exit(f"{tool} / {scenario} failed:\n{p.stderr[-3000:]}")
             times.append(dt)
@@ -182,6 +198,9 @@ def main():
         print(f"{s:16} | " + " | ".join(f"{c:>28}" for c in cells) + f" | {st / op:9.2f}x | {st / nv:10.2f}x")
     sizes = {t: results[t][1] for t in TOOLS}
     print(f"{'image size':16} | " + " | ".join(f"{human(sizes[t]):>28}" for t in TOOLS) + f" | {sizes['strata'] / sizes['optimized']:9.2f}x | {sizes['strata'] / sizes['naive']:10.2f}x")
+    fe_size = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", "strata:dev").stdout.strip())
+    fe_ms = statistics.median(FRONTEND_MS) if FRONTEND_MS else float("nan")
+    print(f"\nfrontend image strata:dev: {human(fe_size)}; frontend run time on a fully cached build: {fe_ms:.1f} ms (median)")
     if a.json:
         json.dump({"engine": engine, "store": store, "rounds": a.rounds, "results": {t: {"scenarios": results[t][0], "image_bytes": results[t][1]} for t in TOOLS}}, open(a.json, "w"), indent=2)
 

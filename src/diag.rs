@@ -45,6 +45,32 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Line starts of a source, for many `line_col` look-ups (lowering maps
+/// every op to its spec lines; scanning from the top each time was O(n²)).
+pub struct LineIndex<'a> {
+    source: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(source: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { source, starts }
+    }
+
+    /// Same answer as `line_col`.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.source.len());
+        while !self.source.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, self.source[start..offset].chars().count() + 1)
+    }
+}
+
 impl SpecError {
     pub fn new(file: &str, source: &str, diag: Diagnostic) -> Self {
         SpecError { file: file.to_string(), source: source.to_string(), diag }
@@ -116,6 +142,15 @@ mod tests {
         // 'é' is two bytes but one column
         assert_eq!(line_col(src, 9), (2, 3));
         assert_eq!(line_col(src, 10_000), (3, 1));
+    }
+
+    #[test]
+    fn line_index_agrees_with_line_col() {
+        let src = "a = 1\nbé = 2\n\nlast";
+        let idx = LineIndex::new(src);
+        for off in 0..=src.len() + 3 {
+            assert_eq!(idx.line_col(off), line_col(src, off), "offset {off}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ type Client = LlbBridgeClient<Channel>;
 
 /// Entry point of the frontend process. Returns the process exit code.
 pub fn main() -> i32 {
+    let started = std::time::Instant::now();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -53,7 +54,12 @@ pub fn main() -> i32 {
             Err(e) => gw::ReturnRequest { result: None, error: Some(e.into_status()) },
         };
         match client.r#return(req).await {
-            Ok(_) => 0,
+            Ok(_) => {
+                // stderr goes to the daemon's log: bench/run.py reads the
+                // frontend's own run time from there.
+                eprintln!("strata: frontend done in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+                0
+            }
             Err(e) => {
                 eprintln!("strata: return failed: {e}");
                 1

@@ -11,7 +11,6 @@ use bollard_buildkit_proto::pb;
 use pb::file_action::Action;
 
 use super::{input, Graph, Lines, Output};
-use crate::diag::line_col;
 use crate::plan::{FileSource, Mount, Op, Plan, Sharing, StageBase};
 use crate::spec::Network;
 
@@ -68,6 +67,7 @@ pub struct Lowered {
 
 struct Lowering<'a> {
     g: Graph,
+    lines: Option<crate::diag::LineIndex<'a>>,
     inputs: &'a Inputs<'a>,
     plan: &'a Plan,
     stages: Vec<Option<(Output, Vec<String>, Vec<String>)>>,
@@ -76,7 +76,7 @@ struct Lowering<'a> {
 
 /// Lowers the stage `target` (an index into `plan.stages`).
 pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
-    let mut l = Lowering { g: Graph::new(), inputs, plan, stages: vec![None; plan.stages.len()], context: None };
+    let mut l = Lowering { g: Graph::new(), lines: inputs.spec.map(|(_, text)| crate::diag::LineIndex::new(text)), inputs, plan, stages: vec![None; plan.stages.len()], context: None };
     let (out, _env, history) = l.stage(target);
     let definition = l.g.definition(&out, inputs.spec);
     Lowered { definition, history }
@@ -121,13 +121,11 @@ impl Lowering<'_> {
     }
 
     fn lines(&self, span: &std::ops::Range<usize>) -> Option<Lines> {
-        let (_, text) = self.inputs.spec?;
+        let idx = self.lines.as_ref()?;
         if span.end <= span.start {
             return None;
         }
-        let start = line_col(text, span.start);
-        let end = line_col(text, span.end - 1);
-        Some(Lines { start, end })
+        Some(Lines { start: idx.line_col(span.start), end: idx.line_col(span.end - 1) })
     }
 
     fn platform(&self) -> Option<pb::Platform> {

@@ -39,11 +39,13 @@ pub struct Graph {
 }
 
 pub fn digest_of(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let sum = Sha256::digest(bytes);
     let mut s = String::with_capacity(71);
     s.push_str("sha256:");
     for b in sum {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
     }
     s
 }
