@@ -133,7 +133,15 @@ fn run(cmd: &str, c: &Common) -> i32 {
     let dir = c.context.clone().unwrap_or_else(|| std::path::Path::new(&c.file).parent().map(|p| p.to_path_buf()).unwrap_or_default());
     let ignore_file = std::fs::read_to_string(format!("{}.dockerignore", c.file)).or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")));
     let ignore = ignore_file.map(|t| context::parse_dockerignore(&t)).unwrap_or_default();
-    let plan = plan::build(&spec, &ignore);
+    let mut files = BTreeMap::new();
+    if let Some(py) = &spec.python {
+        for r in &py.requirements {
+            if let Ok(d) = std::fs::read(dir.join(&r.value)) {
+                files.insert(r.value.clone(), d);
+            }
+        }
+    }
+    let plan = plan::build_with(&spec, &ignore, &plan::PlanEnv { files, merge: c.mergeop });
     let Some(target) = plan.stage_index(&stage) else {
         let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
         names.extend(spec.variants.iter().map(|v| v.value.clone()));
@@ -226,6 +234,9 @@ pub fn render_plan(p: &plan::Plan, target: usize) -> String {
                         plan::Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
                         plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
                         plan::Mount::Secret { id } => format!("secret /run/secrets/{id}"),
+                        plan::Mount::Generated { target, files } => {
+                            format!("generated {target} <- {}", files.iter().map(|(n, t)| format!("{n} ({})", t.lines().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; "))
+                        }
                         plan::Mount::Ssh { id, index } => format!("ssh /run/buildkit/ssh_agent.{index} ({id})"),
                     };
                     s.push_str(&format!("      mount {d}\n"));

@@ -83,6 +83,9 @@ pub enum Op {
     /// Copies `src` (relative to the source root) to absolute `dest`.
     Copy { name: String, from: FileSource, src: String, dest: String, owner: Option<(u32, u32)>, span: Span },
     Mkdir { name: String, path: String, owner: Option<(u32, u32)>, span: Span },
+    /// Layers merged onto the state (MergeOp), each the difference between
+    /// two stages (DiffOp: `upper` built on `lower`), named for the history.
+    Merge { name: String, layers: Vec<(usize, usize, String)>, span: Span },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +107,13 @@ impl Op {
     pub fn name(&self) -> &str {
         match self {
             Op::Run(r) => &r.name,
-            Op::Copy { name, .. } | Op::Mkdir { name, .. } => name,
+            Op::Copy { name, .. } | Op::Mkdir { name, .. } | Op::Merge { name, .. } => name,
         }
     }
     pub fn span(&self) -> &Span {
         match self {
             Op::Run(r) => &r.span,
-            Op::Copy { span, .. } | Op::Mkdir { span, .. } => span,
+            Op::Copy { span, .. } | Op::Mkdir { span, .. } | Op::Merge { span, .. } => span,
         }
     }
 }
@@ -123,6 +126,8 @@ pub enum Mount {
     Files { target: String, from: FileSource, paths: Vec<String> },
     /// Read-only mount of a whole source (a named wheel context, say).
     Source { target: String, from: FileSource },
+    /// Read-only mount of files strata writes (a layer group's pins).
+    Generated { target: String, files: Vec<(String, String)> },
     /// `--secret id=ID`, a file at `/run/secrets/ID`, never in a layer.
     Secret { id: String },
     /// `--ssh ID`: the agent socket, `SSH_AUTH_SOCK` points at it.
@@ -239,7 +244,20 @@ fn run(name: String, script: String, mounts: Vec<Mount>, env: Vec<(String, Strin
     Op::Run(Run { name, script, cwd: "/".into(), env, mounts, network: Network::Default, step: None, span })
 }
 
+/// What the planner may know beyond the spec: the dependency files'
+/// content (to group pins into layers) and whether the engine has
+/// MergeOp/DiffOp (to make those layers independent).
+#[derive(Debug, Clone, Default)]
+pub struct PlanEnv {
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub merge: bool,
+}
+
 pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
+    build_with(spec, dockerignore, &PlanEnv::default())
+}
+
+pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
     let image = &spec.image;
     let base = image.base.value.clone();
     let builder_ref = image.builder.as_ref().map(|b| b.value.clone()).unwrap_or_else(|| base.clone());
@@ -294,6 +312,7 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
     let mut builder_tools = None;
     let mut venv_stage = None;
     let mut venv_final = None;
+    let mut venv_layers: Option<Vec<(usize, usize, String)>> = None;
     if needs_builder {
         let from = if builder_ref == base { StageBase::Stage(os) } else { StageBase::Image(builder_ref.clone()) };
         let mut ops = Vec::new();
@@ -313,27 +332,39 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
                 context.include.push(trim_dir(&f.value));
                 deps_files.push(f.value.clone());
             }
-            let mut ops = Vec::new();
-            if py.installer.value == Installer::Uv {
-                ops.push(uv_tool_install(py, spec, &builder_ref));
+            // The installer lives in a tool venv of the builder; the app's
+            // venv never contains pip, setuptools or uv (unless keep-pip).
+            let tool = stage(&mut stages, "py-tool", StageBase::Stage(tools), vec![tool_install(py, spec, &builder_ref)], "the installer (builder only)");
+            let skel = stage(&mut stages, "py-venv", StageBase::Stage(tool), vec![venv_create(py)], "an empty venv");
+            let groups = layer_groups(py, &env.files);
+            let mut below = skel;
+            let mut layers = vec![(tool, skel, format!("python: venv {}", py.venv))];
+            if env.merge {
+                // Each group on the empty venv alone: its layer depends on
+                // its own pins only, and the diffs are merged.
+                let mut diffs = Vec::new();
+                for (i, g) in groups.iter().enumerate() {
+                    let gi = stage(&mut stages, &format!("py-layer-{}", i + 1), StageBase::Stage(skel), vec![group_install(py, spec, &builder_ref, g)], &g.label);
+                    diffs.push((skel, gi, g.label.clone()));
+                }
+                if !diffs.is_empty() {
+                    let merged = Op::Merge { name: "python: merge dependency layers".into(), layers: diffs.clone(), span: py.span.clone() };
+                    below = stage(&mut stages, "py-groups", StageBase::Stage(skel), vec![merged], "the dependency layers merged");
+                    layers.extend(diffs);
+                }
+            } else {
+                // No MergeOp: the groups chain, so a bump re-runs its group
+                // and the ones after it, never the ones before.
+                for (i, g) in groups.iter().enumerate() {
+                    below = stage(&mut stages, &format!("py-layer-{}", i + 1), StageBase::Stage(below), vec![group_install(py, spec, &builder_ref, g)], &g.label);
+                }
             }
-            ops.push(python_install(py, spec, &builder_ref));
-            let installed = stage(&mut stages, "builder", StageBase::Stage(tools), ops, "builder with the installed dependencies");
+            let installed = stage(&mut stages, "builder", StageBase::Stage(below), vec![python_install(py, spec, &builder_ref, !groups.is_empty())], "builder with the installed dependencies");
+            layers.push((below, installed, python_install(py, spec, &builder_ref, !groups.is_empty()).name().to_string()));
             venv_stage = Some(installed);
             venv_final = Some(installed);
-            if py.installer.value == Installer::Pip && !py.keep_pip {
-                // pip, setuptools and wheel are build tools: the runtime venv
-                // does not need them (`keep-pip = false`, the default). A
-                // separate op, so the test target can still use pip.
-                let v = shell_quote(&py.venv);
-                let strip = run(
-                    format!("python: remove pip/setuptools/wheel from {}", py.venv),
-                    format!("set -e; {v}/bin/python -m pip uninstall -q -y pip setuptools wheel 2>&1 | grep -v 'not installed' || true"),
-                    vec![],
-                    vec![],
-                    py.span.clone(),
-                );
-                venv_final = Some(stage(&mut stages, "builder-stripped", StageBase::Stage(installed), vec![strip], "venv without pip"));
+            if env.merge && !groups.is_empty() {
+                venv_layers = Some(layers);
             }
         }
     }
@@ -394,14 +425,19 @@ pub fn build(spec: &Spec, dockerignore: &[String]) -> Plan {
         stopsignal: image.stopsignal.clone(),
     };
     if let (Some(py), Some(v)) = (python, venv_final) {
-        deps_ops.push(Op::Copy {
-            name: format!("python: venv {}", py.venv),
-            from: FileSource::Stage(v),
-            src: py.venv.clone(),
-            dest: py.venv.clone(),
-            owner: None,
-            span: py.span.clone(),
-        });
+        match venv_layers.take() {
+            // Layered: the venv arrives as its layers (skeleton, each
+            // group, the rest), each with its own digest.
+            Some(layers) => deps_ops.push(Op::Merge { name: format!("python: venv {} in layers", py.venv), layers, span: py.span.clone() }),
+            None => deps_ops.push(Op::Copy {
+                name: format!("python: venv {}", py.venv),
+                from: FileSource::Stage(v),
+                src: py.venv.clone(),
+                dest: py.venv.clone(),
+                owner: None,
+                span: py.span.clone(),
+            }),
+        }
         config.path_prepend.push(format!("{}/bin", py.venv));
         config.env.insert(0, ("VIRTUAL_ENV".into(), py.venv.clone()));
     }
@@ -739,110 +775,248 @@ fn pip_env() -> Vec<(String, String)> {
     PIP_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-/// uv itself, in a tool venv of the builder (never in the runtime).
-fn uv_tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
-    let mut mounts = cache_mounts("pip", spec, image).0;
+/// pip's tool venv in the builder: installs go into the app's venv with
+/// `pip --python`, so that venv never contains pip.
+pub const PIP_HOME: &str = "/opt/strata-pip";
+
+/// The installer, in a tool venv of the builder (never in the runtime).
+fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
+    match py.installer.value {
+        Installer::Pip => run(
+            "python: pip tool venv (builder only)".into(),
+            format!("set -e; python3 -m venv {PIP_HOME}"),
+            vec![],
+            pip_env(),
+            py.installer.span.clone(),
+        ),
+        Installer::Uv => {
+            let mut mounts = cache_mounts("pip", spec, image).0;
+            let flags = source_flags(py, &mut mounts);
+            let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+            run(
+                "python: install uv (builder only)".into(),
+                format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv", quoted.join(" ")),
+                mounts,
+                pip_env(),
+                py.installer.span.clone(),
+            )
+        }
+    }
+}
+
+/// The app's venv, empty (with pip only for `keep-pip = true`).
+fn venv_create(py: &Python) -> Op {
+    let venv = shell_quote(&py.venv);
+    let ssp = if py.system_site_packages { " --system-site-packages" } else { "" };
+    let script = match py.installer.value {
+        Installer::Pip => {
+            let pip = if py.keep_pip { "" } else { " --without-pip" };
+            format!("set -e; python3 -m venv{pip}{ssp} {venv}")
+        }
+        Installer::Uv => {
+            let seed = if py.keep_pip { " --seed" } else { "" };
+            format!("set -e; {UV_HOME}/bin/uv venv -q{seed}{ssp} --python python3 {venv}")
+        }
+    };
+    let env = vec![("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())];
+    run(format!("python: create venv {}", py.venv), script, vec![], env, py.span.clone())
+}
+
+/// The install command for the app's venv: `pip --python` from the tool
+/// venv, or `uv pip install --python`.
+fn installer_cmd(py: &Python) -> String {
+    let venv = shell_quote(&py.venv);
+    match py.installer.value {
+        Installer::Pip => format!("{PIP_HOME}/bin/python -m pip --python {venv}/bin/python install"),
+        Installer::Uv => format!("{UV_HOME}/bin/uv pip install -q --python {venv}/bin/python"),
+    }
+}
+
+fn installer_env(py: &Python, spec: &Spec, image: &str, mounts: &mut Vec<Mount>) -> Vec<(String, String)> {
+    let (cache, mut env) = match py.installer.value {
+        Installer::Pip => ("pip", pip_env()),
+        Installer::Uv => ("uv", vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
+    };
+    // With SOURCE_DATE_EPOCH set, py_compile writes hash-based .pyc files
+    // instead of ones stamped with the install time: the same pins give the
+    // same bytes, whether installed at once or in layers.
+    env.push(("SOURCE_DATE_EPOCH".to_string(), "0".to_string()));
+    let (cm, ce) = cache_mounts(cache, spec, image);
+    mounts.extend(cm);
+    env.extend(ce);
+    env
+}
+
+fn compile_flag(py: &Python) -> &'static str {
+    match (py.installer.value, py.compile) {
+        (Installer::Pip, true) | (Installer::Uv, false) => "",
+        (Installer::Pip, false) => " --no-compile",
+        (Installer::Uv, true) => " --compile-bytecode",
+    }
+}
+
+/// A group of pins installed as a layer of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub label: String,
+    /// The requirement-file lines of this group, plus the files' option
+    /// lines (index URLs): the group's cache key is exactly this text.
+    pub text: String,
+}
+
+/// Package families heavy enough to deserve their own layer when the spec
+/// gives no `layers`: the CUDA/torch stack, the other DL frameworks, the
+/// scientific stack.
+const HEAVY: &[(&str, &[&str])] = &[
+    ("torch", &["torch", "torchvision", "torchaudio", "triton", "nvidia-*"]),
+    ("frameworks", &["tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-io-gcs-filesystem", "keras", "jax", "jaxlib", "onnxruntime", "onnxruntime-gpu"]),
+    ("scientific", &["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "opencv-python", "opencv-python-headless", "numba", "llvmlite"]),
+];
+
+/// PEP 503 normalised name.
+fn normalize(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    let mut out = String::with_capacity(lower.len());
+    for c in lower.chars() {
+        let c = if c == '_' || c == '.' { '-' } else { c };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// Splits the requirement files' pins into layer groups. Only plain
+/// requirement files qualify (no `-r`/`-c`/`-e`; those install in one
+/// layer); a lock install is one layer too.
+pub fn layer_groups(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<Group> {
+    if py.requirements.is_empty() || matches!(&py.layers, Some(l) if l.is_empty()) {
+        return vec![];
+    }
+    let mut options = Vec::new();
+    let mut pins: Vec<(String, String)> = Vec::new();
+    for r in &py.requirements {
+        let Some(data) = files.get(&r.value) else { return vec![] };
+        for raw in String::from_utf8_lossy(data).lines() {
+            let line = match raw.find(" #") {
+                Some(i) => &raw[..i],
+                None => raw,
+            }
+            .trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with('-') {
+                let flag = line.split([' ', '=']).next().unwrap_or("");
+                if matches!(flag, "-r" | "--requirement" | "-c" | "--constraint" | "-e" | "--editable") {
+                    return vec![];
+                }
+                options.push(line.to_string());
+                continue;
+            }
+            let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(line.len());
+            pins.push((normalize(&line[..end]), line.to_string()));
+        }
+    }
+    let families: Vec<(String, Vec<String>)> = match &py.layers {
+        Some(groups) => groups
+            .iter()
+            .map(|g| (g.iter().map(|n| n.value.clone()).collect::<Vec<_>>().join(" "), g.iter().map(|n| normalize(&n.value)).collect()))
+            .collect(),
+        None => HEAVY.iter().map(|(label, names)| (label.to_string(), names.iter().map(|n| n.to_string()).collect())).collect(),
+    };
+    let mut taken = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (label, names) in families {
+        let chosen: Vec<&(String, String)> = pins.iter().filter(|(n, _)| !taken.contains(n) && names.iter().any(|p| matches(p, n))).collect();
+        taken.extend(chosen.iter().map(|(n, _)| n.clone()));
+        let lines: Vec<&str> = chosen.iter().map(|(_, l)| l.as_str()).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let mut text = options.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&lines.join("\n"));
+        text.push('\n');
+        out.push(Group { label: format!("python: layer {label}"), text });
+    }
+    out
+}
+
+/// One group's pins, without their dependencies (the last install adds
+/// whatever is missing), on the empty venv.
+fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
+    let mut mounts = vec![Mount::Generated { target: DEPS_MOUNT.into(), files: vec![("group.txt".into(), g.text.clone())] }];
     let flags = source_flags(py, &mut mounts);
+    let env = installer_env(py, spec, image, &mut mounts);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     run(
-        "python: install uv (builder only)".into(),
-        format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv", quoted.join(" ")),
+        g.label.clone(),
+        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt")]),
         mounts,
-        pip_env(),
-        py.installer.span.clone(),
+        env,
+        py.span.clone(),
     )
 }
 
-fn python_install(py: &Python, spec: &Spec, image: &str) -> Op {
+/// The full install (on top of the group layers, if any): the requirement
+/// files or the lock, with dependencies.
+fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> Op {
     let venv = shell_quote(&py.venv);
     let mut files: Vec<String> = py.requirements.iter().map(|r| r.value.clone()).collect();
     files.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()));
-    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: files.clone() }];
+    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: files }];
     let flags = source_flags(py, &mut mounts);
-    let req_args: Vec<String> = py.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]).collect();
-    let (script, cache, env) = match py.installer.value {
-        Installer::Pip => {
-            let mut args = vec!["install".to_string()];
-            if !py.compile {
-                args.push("--no-compile".into());
-            }
-            args.extend(flags);
-            args.extend(req_args);
-            let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-            let ssp = if py.system_site_packages { " --system-site-packages" } else { "" };
-            (format!("set -e; python3 -m venv{ssp} {venv}; {venv}/bin/python -m pip {}", quoted.join(" ")), "pip", pip_env())
+    let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+    let env = installer_env(py, spec, image, &mut mounts);
+    let script = match (&py.pyproject, &py.lock) {
+        (Some(p), Some(_)) => {
+            let dir = match p.value.rsplit_once('/') {
+                Some((d, _)) => format!("{DEPS_MOUNT}/{d}"),
+                None => DEPS_MOUNT.to_string(),
+            };
+            words(&[
+                format!("set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{}", shell_quote(&dir), compile_flag(py)),
+                quoted.join(" "),
+            ])
         }
-        Installer::Uv => {
-            let seed = match (py.keep_pip, py.system_site_packages) {
-                (true, true) => " --seed --system-site-packages",
-                (true, false) => " --seed",
-                (false, true) => " --system-site-packages",
-                (false, false) => "",
-            };
-            let compile = if py.compile { " --compile-bytecode" } else { "" };
-            let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
-            let env = vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())];
-            let script = match (&py.pyproject, &py.lock) {
-                (Some(p), Some(_)) => {
-                    let dir = match p.value.rsplit_once('/') {
-                        Some((d, _)) => format!("{DEPS_MOUNT}/{d}"),
-                        None => DEPS_MOUNT.to_string(),
-                    };
-                    format!(
-                        "set -e; {UV_HOME}/bin/uv venv -q{seed} --python python3 {venv}; cd {}; \
-                         UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{compile} {}",
-                        shell_quote(&dir),
-                        quoted.join(" ")
-                    )
-                }
-                _ => {
-                    let reqs: Vec<String> = req_args.iter().map(|a| shell_quote(a)).collect();
-                    format!(
-                        "set -e; {UV_HOME}/bin/uv venv -q{seed} --python python3 {venv}; \
-                         {UV_HOME}/bin/uv pip install -q --python {venv}/bin/python{compile} {} {}",
-                        quoted.join(" "),
-                        reqs.join(" ")
-                    )
-                }
-            };
-            (script, "uv", env)
+        _ => {
+            let reqs: Vec<String> = py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
+            words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ")])
         }
     };
-    let (cache_m, cache_env) = cache_mounts(cache, spec, image);
-    mounts.extend(cache_m);
-    let mut env = env;
-    env.extend(cache_env);
     let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
-    let what = if py.lock.is_some() { format!("sync {}", py.lock.as_ref().map(|l| l.value.as_str()).unwrap_or("")) } else { format!("install -r {}", py.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")) };
+    let what = match &py.lock {
+        Some(l) => format!("sync {}", l.value),
+        None => format!("install -r {}", py.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")),
+    };
+    let rest = if after_groups { " (the rest)" } else { "" };
     let span = match (py.requirements.first(), py.requirements.last()) {
         (Some(a), Some(b)) => a.span.start..b.span.end,
         _ => py.span.clone(),
     };
-    run(format!("python: {installer} {what}"), script, mounts, env, span)
+    run(format!("python: {installer} {what}{rest}"), script, mounts, env, span)
 }
 
 fn dev_install(py: &Python, t: &crate::spec::TestSpec, spec: &Spec, image: &str) -> Op {
-    let venv = shell_quote(&py.venv);
     let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: t.requirements.iter().map(|r| r.value.clone()).collect() }];
     let flags = source_flags(py, &mut mounts);
     let mut args: Vec<String> = flags;
     args.extend(t.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]));
     let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
-    let (script, cache, env) = match py.installer.value {
-        Installer::Pip => (format!("set -e; {venv}/bin/python -m pip install {}", quoted.join(" ")), "pip", pip_env()),
-        Installer::Uv => (
-            format!("set -e; {UV_HOME}/bin/uv pip install -q --python {venv}/bin/python {}", quoted.join(" ")),
-            "uv",
-            vec![("UV_LINK_MODE".to_string(), "copy".to_string())],
-        ),
-    };
-    let (cm, ce) = cache_mounts(cache, spec, image);
-    mounts.extend(cm);
-    let mut env = env;
-    env.extend(ce);
+    let env = installer_env(py, spec, image, &mut mounts);
     run(
         format!("test: install -r {}", t.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")),
-        script,
+        words(&[format!("set -e; {}", installer_cmd(py)), quoted.join(" ")]),
         mounts,
         env,
         list_span(&t.requirements),
@@ -896,6 +1070,11 @@ fn create_user_script(name: &str, uid: u32, gid: u32) -> String {
          grep -q '^{name}:' /etc/passwd || echo '{name}:x:{uid}:{gid}::/home/{name}:/bin/sh' >> /etc/passwd; \
          mkdir -p /home/{name}; chown {uid}:{gid} /home/{name}"
     )
+}
+
+/// Joins the non-empty parts of a command line with single spaces.
+fn words(parts: &[String]) -> String {
+    parts.iter().filter(|p| !p.is_empty()).map(String::as_str).collect::<Vec<_>>().join(" ")
 }
 
 /// Single-quotes a word for /bin/sh.
@@ -959,15 +1138,21 @@ exclude = ["**/__pycache__"]
     fn builder_shares_os_layer_and_mounts_only_requirements() {
         let p = plan(WEB);
         let b = &p.stages[p.stage_index("builder").unwrap()];
-        let StageBase::Stage(tools) = b.from else { panic!() };
-        assert_eq!(p.stages[tools].from, StageBase::Stage(0), "builder starts from the shared OS stage");
+        // builder ← py-venv ← py-tool ← builder-base ← os (shared)
+        let mut chain = vec![];
+        let mut at = b.from.clone();
+        while let StageBase::Stage(i) = at {
+            chain.push(p.stages[i].name.clone());
+            at = p.stages[i].from.clone();
+        }
+        assert_eq!(chain, ["py-venv", "py-tool", "builder-base", "os"]);
         let Op::Run(r) = &b.ops[0] else { panic!() };
         assert!(r.mounts.contains(&Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: vec!["requirements.txt".into()] }));
-        assert!(r.script.contains("-r /tmp/strata/deps/requirements.txt"), "{}", r.script);
-        // the runtime takes the venv from the stripped stage
-        let rt = &p.stages[p.stage_index("deps").unwrap()];
-        let Some(Op::Copy { from: FileSource::Stage(v), .. }) = rt.ops.iter().find(|o| o.name().starts_with("python: venv")) else { panic!() };
-        assert!(p.stages[*v].ops[0].name().contains("remove pip"));
+        assert!(r.script.contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata/deps/requirements.txt"), "{}", r.script);
+        // the app venv is created without pip
+        let v = &p.stages[p.stages.iter().position(|s| s.name == "py-venv").unwrap()];
+        let Op::Run(r) = &v.ops[0] else { panic!() };
+        assert_eq!(r.script, "set -e; python3 -m venv --without-pip /opt/venv");
     }
 
     #[test]
@@ -1055,16 +1240,64 @@ copy = ["app.py"]
         let p = plan(&src);
         let t: Vec<&str> = p.targets().iter().map(|(n, _)| *n).collect();
         assert_eq!(t, ["builder", "deps", "runtime", "test"]);
+        let tool = &p.stages[p.stages.iter().position(|s| s.name == "py-tool").unwrap()];
+        assert_eq!(tool.ops[0].name(), "python: install uv (builder only)");
         let b = &p.stages[p.stage_index("builder").unwrap()];
-        assert_eq!(b.ops[0].name(), "python: install uv (builder only)");
-        let Op::Run(r) = &b.ops[1] else { panic!() };
+        let Op::Run(r) = &b.ops[0] else { panic!() };
         assert!(r.script.contains("/opt/strata-uv/bin/uv pip install"), "{}", r.script);
         assert!(r.mounts.iter().any(|m| matches!(m, Mount::Cache { target, .. } if target == "/root/.cache/uv")));
-        // uv leaves no pip: no strip stage
-        assert!(!p.stages.iter().any(|s| s.name == "builder-stripped"));
         let test = &p.stages[p.stage_index("test").unwrap()];
         assert!(test.ops.iter().any(|o| o.name() == "test: copy tests/"));
         assert_eq!(test.ops.last().unwrap().name(), "test: pytest -q");
+    }
+
+    fn layered(src: &str, req: &str, merge: bool) -> Plan {
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let files = [("requirements.txt".to_string(), req.as_bytes().to_vec())].into();
+        build_with(&spec, &[], &PlanEnv { files, merge })
+    }
+
+    #[test]
+    fn heavy_packages_get_their_own_layers() {
+        let req = "--extra-index-url https://download.pytorch.org/whl/cpu\ntorch==2.5.1  # the big one\nnumpy==2.1.3\nflask==3.0.3\nNVIDIA_cudnn_cu12==9.1\n";
+        let py = crate::spec::load(WEB, &BTreeMap::new()).unwrap().python.unwrap();
+        let g = layer_groups(&py, &[("requirements.txt".to_string(), req.as_bytes().to_vec())].into());
+        let got: Vec<(&str, &str)> = g.iter().map(|g| (g.label.as_str(), g.text.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("python: layer torch", "--extra-index-url https://download.pytorch.org/whl/cpu\ntorch==2.5.1\nNVIDIA_cudnn_cu12==9.1\n"),
+                ("python: layer scientific", "--extra-index-url https://download.pytorch.org/whl/cpu\nnumpy==2.1.3\n"),
+            ]
+        );
+        // explicit groups, and `layers = []` for one install
+        let src = WEB.replace("[python]\n", "[python]\nlayers = [[\"flask\"]]\n");
+        let py = crate::spec::load(&src, &BTreeMap::new()).unwrap().python.unwrap();
+        assert_eq!(layer_groups(&py, &[("requirements.txt".to_string(), req.as_bytes().to_vec())].into()).len(), 1);
+        let src = WEB.replace("[python]\n", "[python]\nlayers = []\n");
+        let py = crate::spec::load(&src, &BTreeMap::new()).unwrap().python.unwrap();
+        assert!(layer_groups(&py, &[("requirements.txt".to_string(), req.as_bytes().to_vec())].into()).is_empty());
+        // includes make it one install
+        assert!(layer_groups(&py, &[("requirements.txt".to_string(), b"-r base.txt\nnumpy==2\n".to_vec())].into()).is_empty());
+    }
+
+    #[test]
+    fn layers_are_diffs_merged_into_the_runtime() {
+        let p = layered(WEB, "numpy==2.1.3\nsix==1.16.0\n", true);
+        let deps = &p.stages[p.stage_index("deps").unwrap()];
+        let Some(Op::Merge { layers, .. }) = deps.ops.iter().find(|o| matches!(o, Op::Merge { .. })) else { panic!("{:?}", deps.ops) };
+        let names: Vec<&str> = layers.iter().map(|(_, _, n)| n.as_str()).collect();
+        assert_eq!(names, ["python: venv /opt/venv", "python: layer scientific", "python: pip install -r requirements.txt (the rest)"]);
+        // the numpy layer is built on the empty venv alone
+        let (lower, upper, _) = layers[1];
+        assert_eq!(p.stages[lower].name, "py-venv");
+        assert_eq!(p.stages[upper].from, StageBase::Stage(lower));
+        // without MergeOp the groups chain and the runtime copies the venv
+        let p = layered(WEB, "numpy==2.1.3\nsix==1.16.0\n", false);
+        let names: Vec<&str> = p.stages.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"py-layer-1") && !names.contains(&"py-groups"), "{names:?}");
+        let deps = &p.stages[p.stage_index("deps").unwrap()];
+        assert!(deps.ops.iter().any(|o| o.name() == "python: venv /opt/venv"));
     }
 
     #[test]

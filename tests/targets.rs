@@ -43,8 +43,8 @@ fn builder_target_and_unknown_target() {
     }
     let p = Project::from_example("python-web");
     p.build(&["--target", "builder"]).assert_ok();
-    // the builder still has pip (the runtime venv does not)
-    assert_eq!(p.run("sh", &["-c", "test -x /opt/venv/bin/pip && echo pip"]), "pip");
+    // the builder has the installer (the runtime does not) and the venv
+    assert_eq!(p.run("sh", &["-c", "test -x /opt/strata-pip/bin/pip && test -x /opt/venv/bin/flask && echo ok"]), "ok");
     let b = p.build(&["--target", "nope"]);
     assert!(!b.ok);
     assert!(b.log.contains("unknown target \"nope\"; this spec has: builder, deps, runtime"), "{}", b.log);

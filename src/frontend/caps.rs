@@ -29,7 +29,7 @@ impl Caps {
     /// MergeOp: independent layers (only with the containerd image store;
     /// the classic store lists the cap as disabled).
     pub fn merge_op(&self) -> bool {
-        self.llb.contains("mergeop")
+        self.llb.contains("mergeop") && self.llb.contains("diffop")
     }
 
     pub fn require_basics(&self) -> Result<(), FrontendError> {

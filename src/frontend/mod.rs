@@ -92,7 +92,17 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     } else {
         target.clone()
     };
-    let plan = plan::build(&spec, &dockerignore);
+    // Layered Python installs need the requirement files' pins at plan time
+    // (one more round trip, only for specs that can use them).
+    let layerable = spec.python.as_ref().is_some_and(|py| !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()));
+    let dep_files = if layerable && opts.request_id.is_none() {
+        let files: Vec<String> = spec.python.iter().flat_map(|py| py.requirements.iter().map(|r| r.value.clone())).collect();
+        read_context_files(client, opts, &files).await?
+    } else {
+        vec![]
+    };
+    let env = plan::PlanEnv { files: dep_files.iter().cloned().collect(), merge: caps.merge_op() };
+    let plan = plan::build_with(&spec, &dockerignore, &env);
     if let Some(req) = &opts.request_id {
         let input = subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
         return subrequest::answer(req, &input);
@@ -104,7 +114,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         patch.labels.push((k.clone(), v.clone()));
     }
     if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
-        let files = read_context_files(client, opts, &plan.deps_files).await?;
+        let missing: Vec<String> = plan.deps_files.iter().filter(|f| !env.files.contains_key(*f)).cloned().collect();
+        let mut files = dep_files.clone();
+        files.extend(read_context_files(client, opts, &missing).await?);
+        files.retain(|(p, _)| plan.deps_files.contains(p));
         *v = crate::deps::digest(&spec, &files);
     }
 

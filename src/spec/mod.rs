@@ -215,6 +215,10 @@ pub struct Python {
     /// Extension: the venv sees the base image's site-packages (images
     /// like tensorflow/tensorflow ship the framework system-wide).
     pub system_site_packages: bool,
+    /// `layers`: package groups installed as layers of their own, heavy
+    /// ones first (`None`: strata picks groups of known-heavy packages;
+    /// `Some([])`: one install, one layer).
+    pub layers: Option<Vec<Vec<Sp<String>>>>,
     pub span: Span,
 }
 

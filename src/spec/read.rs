@@ -23,7 +23,7 @@ pub(super) const IMAGE_KEYS: &[&str] = &[
 const SYSTEM_KEYS: &[&str] = &["packages", "build-packages", "manager"];
 const PYTHON_KEYS: &[&str] = &[
     "requirements", "pyproject", "lock", "installer", "venv", "index-url", "extra-index-urls", "wheels", "keep-pip", "compile",
-    "system-site-packages",
+    "system-site-packages", "layers",
 ];
 const APP_KEYS: &[&str] = &["copy", "exclude", "dest", "chown"];
 const HEALTHCHECK_KEYS: &[&str] = &["cmd", "interval", "timeout", "retries"];
@@ -535,6 +535,27 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
+    let layers = match t.raw("layers") {
+        None => None,
+        Some(v) => {
+            let bad = || Diagnostic::new(v.span(), "`python.layers` must be a list of package-name lists, e.g. [[\"torch\", \"torchvision\"], [\"numpy\"]]");
+            let DeValue::Array(groups) = v.get_ref() else { return Err(bad()) };
+            let mut out = Vec::new();
+            for g in groups.iter() {
+                let DeValue::Array(names) = g.get_ref() else { return Err(bad()) };
+                let mut group = Vec::new();
+                for n in names.iter() {
+                    let name = string_value(cx, n, "python.layers")?;
+                    if name.value.is_empty() || !name.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+                        return Err(Diagnostic::new(name.span, format!("invalid package name \"{}\" in `python.layers`", name.value)));
+                    }
+                    group.push(name);
+                }
+                out.push(group);
+            }
+            Some(out)
+        }
+    };
     t.finish(PYTHON_KEYS)?;
     match (&pyproject, &lock) {
         (Some(_), None) | (None, Some(_)) => {
@@ -557,7 +578,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         }
         _ => {}
     }
-    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, span })
+    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, layers, span })
 }
 
 /// A list of context-relative paths, normalised and checked.

@@ -65,6 +65,18 @@ pub struct Project {
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl Project {
+    /// A scratch copy of a directory of this repo (e.g. a test fixture).
+    pub fn from_dir(rel: &str) -> Self {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = rel.replace('/', "-");
+        let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let src = repo().join(rel);
+        assert!(src.join("wheels").is_dir() || !std::fs::read_to_string(src.join("strata.toml")).unwrap_or_default().contains("wheels ="), "{rel}/wheels is missing: run scripts/fixtures.sh");
+        copy_dir(&src, &dir);
+        Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
+    }
+
     pub fn from_example(name: &str) -> Self {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
