@@ -133,9 +133,40 @@ def frontend_times():
     """`strata: frontend done in X ms` lines the frontend wrote to stderr
     (which BuildKit sends to the daemon's log)."""
     try:
-        return [float(m) for m in re.findall(r"strata: frontend done in ([\d.]+) ms", open(DAEMON_LOG, errors="replace").read())]
+        text = open(DAEMON_LOG, errors="replace").read()
+        return [float(m) for m in re.findall(r"strata: frontend done in (\d+\.\d) ms", text)]
     except OSError:
         return []
+
+
+def manifest_layers(tag):
+    """(digest, size) of the image's layers as a registry stores them
+    (compressed blobs): what a push uploads when the digest is new."""
+    import tarfile
+
+    with tempfile.NamedTemporaryFile(suffix=".tar") as f:
+        subprocess.run(["docker", "save", "-o", f.name, tag], env=ENV, check=True)
+        with tarfile.open(f.name) as t:
+            blob = lambda d: json.load(t.extractfile("blobs/sha256/" + d.split(":")[1]))
+            desc = json.load(t.extractfile("index.json"))["manifests"][0]
+            m = blob(desc["digest"])
+            while "manifests" in m:
+                m = blob(next(x for x in m["manifests"] if x.get("platform", {}).get("architecture") != "unknown")["digest"])
+            return [(l["digest"], l["size"]) for l in m["layers"]]
+
+
+def pin_bump(tool, work):
+    """Bump a small pin (six) next to a big package (numpy): bytes of
+    layers that changed, i.e. that a push would upload."""
+    before = {d for d, _ in manifest_layers(f"strata-bench/{tool}")}
+    path = os.path.join(work, "requirements.txt")
+    text = open(path).read().replace("six==1.16.0", "six==1.17.0")
+    open(path, "w").write(text)
+    p = subprocess.run(build(tool, work), cwd=work, env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{tool} / pin bump failed:\n{p.stderr[-3000:]}")
+    after = manifest_layers(f"strata-bench/{tool}")
+    return sum(size for d, size in after if d not in before), sum(size for _, size in after)
 
 
 def run_tool(tool, work, rounds):
@@ -159,6 +190,7 @@ def run_tool(tool, work, rounds):
             info = parse(p.stderr)
         out[scenario] = {"seconds": statistics.median(times), "executed": info[0], "cached": info[1], "sent_bytes": info[2]}
     size = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", f"strata-bench/{tool}").stdout.strip())
+    out["pin bump"] = dict(zip(("changed_bytes", "total_bytes"), pin_bump(tool, work)))
     return out, size
 
 
@@ -177,6 +209,8 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     subprocess.run(["bash", os.path.join(ROOT, "scripts/wheelhouse.sh"), SERVICE, os.path.join(SERVICE, "requirements.txt"), "uv==0.13.9"], check=True, env=ENV)
+    # the bumped pin of the pin-bump scenario, resolved on its own
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-d", os.path.join(SERVICE, "wheels"), "six==1.17.0"], check=True, env=ENV)
     engine = sh("docker", "version", "--format", "{{.Server.Version}}").stdout.strip()
     store = "containerd" if "io.containerd.snapshotter" in sh("docker", "info", "--format", "{{json .DriverStatus}}").stdout else "classic"
     results = {}
@@ -198,6 +232,13 @@ def main():
         print(f"{s:16} | " + " | ".join(f"{c:>28}" for c in cells) + f" | {st / op:9.2f}x | {st / nv:10.2f}x")
     sizes = {t: results[t][1] for t in TOOLS}
     print(f"{'image size':16} | " + " | ".join(f"{human(sizes[t]):>28}" for t in TOOLS) + f" | {sizes['strata'] / sizes['optimized']:9.2f}x | {sizes['strata'] / sizes['naive']:10.2f}x")
+    pb = {t: results[t][0]["pin bump"] for t in TOOLS}
+    print(
+        f"{'pin bump: bytes':16} | "
+        + " | ".join(f"{human(pb[t]['changed_bytes']) + ' of ' + human(pb[t]['total_bytes']):>28}" for t in TOOLS)
+        + f" | {pb['strata']['changed_bytes'] / pb['optimized']['changed_bytes']:9.3f}x | {pb['strata']['changed_bytes'] / pb['naive']['changed_bytes']:10.3f}x"
+    )
+    print("  (pin bump: compressed bytes of the layers whose digest changed after six 1.16 -> 1.17 next to numpy, i.e. what a push uploads)")
     fe_size = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", "strata:dev").stdout.strip())
     fe_ms = statistics.median(FRONTEND_MS) if FRONTEND_MS else float("nan")
     print(f"\nfrontend image strata:dev: {human(fe_size)}; frontend run time on a fully cached build: {fe_ms:.1f} ms (median)")

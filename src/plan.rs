@@ -866,11 +866,13 @@ pub struct Group {
 
 /// Package families heavy enough to deserve their own layer when the spec
 /// gives no `layers`: the CUDA/torch stack, the other DL frameworks, the
-/// scientific stack.
+/// scientific stack, big native extensions. What is left (mostly pure
+/// Python, where small pins change most) is the last layer.
 const HEAVY: &[(&str, &[&str])] = &[
     ("torch", &["torch", "torchvision", "torchaudio", "triton", "nvidia-*"]),
     ("frameworks", &["tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-io-gcs-filesystem", "keras", "jax", "jaxlib", "onnxruntime", "onnxruntime-gpu"]),
     ("scientific", &["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "opencv-python", "opencv-python-headless", "numba", "llvmlite"]),
+    ("native", &["pydantic-core", "grpcio", "cryptography", "lxml", "pillow", "matplotlib", "tokenizers", "safetensors", "sentencepiece"]),
 ];
 
 /// PEP 503 normalised name.

@@ -92,6 +92,19 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     } else {
         target.clone()
     };
+    let resolving = opts.request_id.is_none();
+    // Platforms: --platform (comma list), else [image] platforms, else the
+    // worker's own.
+    let platforms: Vec<pb::Platform> = match &opts.platform {
+        Some(list) => list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?,
+        None if !spec.image.platforms.is_empty() => {
+            spec.image.platforms.iter().map(|p| parse_platform(&p.value)).collect::<Result<_, _>>().map_err(FrontendError::Other)?
+        }
+        None => vec![worker_platform],
+    };
+    // Start resolving the base images now: it overlaps with reading the
+    // dependency files below.
+    let mut jobs = if resolving { resolve_images(client, opts, &spec, &platforms) } else { tokio::task::JoinSet::new() };
     // Layered Python installs need the requirement files' pins at plan time
     // (one more round trip, only for specs that can use them).
     let layerable = spec.python.as_ref().is_some_and(|py| !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()));
@@ -121,44 +134,11 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         *v = crate::deps::digest(&spec, &files);
     }
 
-    // Platforms: --platform (comma list), else [image] platforms, else the
-    // worker's own.
-    let platforms: Vec<pb::Platform> = match &opts.platform {
-        Some(list) => list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?,
-        None if !spec.image.platforms.is_empty() => {
-            spec.image.platforms.iter().map(|p| parse_platform(&p.value)).collect::<Result<_, _>>().map_err(FrontendError::Other)?
-        }
-        None => vec![worker_platform],
-    };
     let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         crate::timefmt::rfc3339(now)
     });
 
-    // Resolve every base image for every platform, concurrently: its
-    // digest pins the source op and its config gives env (for RUN) and the
-    // inherited config of the result.
-    let refs: Vec<&String> = {
-        let mut v: Vec<&String> = plan.stages.iter().filter_map(|s| if let plan::StageBase::Image(r) = &s.from { Some(r) } else { None }).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let mut jobs = tokio::task::JoinSet::new();
-    for (pi, platform) in platforms.iter().enumerate() {
-        for r in &refs {
-            let mut c = client.clone();
-            let req = gw::ResolveImageConfigRequest {
-                r#ref: image::normalize_ref(r),
-                platform: Some(platform.clone()),
-                resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
-                log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
-                ..Default::default()
-            };
-            let r = (*r).clone();
-            jobs.spawn(async move { (pi, r, c.resolve_image_config(req).await) });
-        }
-    }
     let mut resolved: Vec<BTreeMap<String, gw::ResolveImageConfigResponse>> = vec![BTreeMap::new(); platforms.len()];
     while let Some(j) = jobs.join_next().await {
         let (pi, r, res) = j.map_err(|e| FrontendError::Other(format!("resolving base images: {e}")))?;
@@ -215,6 +195,33 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         refs.insert(id, r);
     }
     Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, ..Default::default() })
+}
+
+type Resolved = (usize, String, Result<tonic::Response<gw::ResolveImageConfigResponse>, tonic::Status>);
+
+/// Resolves every base image (the spec's base and builder) for every
+/// platform, concurrently: the digest pins the source op, the config gives
+/// the env commands run with and the result's inherited config.
+fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platforms: &[pb::Platform]) -> tokio::task::JoinSet<Resolved> {
+    let mut refs: Vec<&String> = std::iter::once(&spec.image.base.value).chain(spec.image.builder.as_ref().map(|b| &b.value)).collect();
+    refs.sort();
+    refs.dedup();
+    let mut jobs = tokio::task::JoinSet::new();
+    for (pi, platform) in platforms.iter().enumerate() {
+        for r in &refs {
+            let mut c = client.clone();
+            let req = gw::ResolveImageConfigRequest {
+                r#ref: image::normalize_ref(r),
+                platform: Some(platform.clone()),
+                resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
+                log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
+                ..Default::default()
+            };
+            let r = (*r).clone();
+            jobs.spawn(async move { (pi, r, c.resolve_image_config(req).await) });
+        }
+    }
+    jobs
 }
 
 fn platform_json(p: &pb::Platform) -> serde_json::Value {
