@@ -13,3 +13,4 @@ bash scripts/wheelhouse.sh tests/fixtures/layers numpy==2.1.3 six==1.16.0 uv==0.
 # the bumped pin of the layers e2e test (resolved on its own)
 [ -f tests/fixtures/layers/wheels/six-1.17.0-py2.py3-none-any.whl ] ||
     python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d tests/fixtures/layers/wheels six==1.17.0
+bash scripts/wheelhouse.sh tests/fixtures/uvlock tabulate==0.9.0 uv==0.13.9

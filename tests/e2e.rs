@@ -155,3 +155,84 @@ fn containerd_store() -> bool {
     let out = docker().args(["info", "--format", "{{json .DriverStatus}}"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).contains("io.containerd.snapshotter")
 }
+
+#[test]
+fn symlinks_cannot_reach_outside_the_context() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("hello");
+    let marker = format!("outside-the-context-{}", nonce());
+    let outside = std::env::temp_dir().join(format!("strata-outside-{}", nonce()));
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), &marker).unwrap();
+    // An absolute and a relative link out of the context, inside a copied dir.
+    std::os::unix::fs::symlink(outside.join("secret.txt"), p.dir.join("data/abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../..".to_string() + &outside.join("secret.txt").display().to_string(), p.dir.join("data/rel")).unwrap();
+    p.build(&[]).assert_ok();
+    // They arrive as links (resolved, if at all, inside the container), never
+    // as the host file's content.
+    assert_eq!(p.run("sh", &["-c", "test -L /app/data/abs && test -L /app/data/rel && echo links"]), "links");
+    assert!(!image_contains(&p.tag, &marker), "a file outside the context reached the image");
+
+    // A copy entry that is itself a link out of the context finds nothing.
+    std::os::unix::fs::symlink(&outside, p.dir.join("escape")).unwrap();
+    p.write("esc.toml", "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\n[app]\ncopy = [\"escape/\"]\n");
+    let b = p.build_file("esc.toml", &[]);
+    if b.ok {
+        assert!(!image_contains(&p.tag, &marker), "a linked-out directory reached the image");
+    } else {
+        assert!(b.log.contains("escape"), "{}", b.log);
+    }
+    let _ = std::fs::remove_dir_all(&outside);
+}
+
+#[test]
+fn ssh_agent_reaches_steps_only() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("hello");
+    let sock = p.dir.join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent").arg("-D").arg("-a").arg(&sock).spawn().expect("ssh-agent (openssh-client)");
+    for _ in 0..50 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    p.write(
+        "ssh.toml",
+        "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\n[[step]]\nname = \"fetch\"\nrun = \"test -S \\\"$SSH_AUTH_SOCK\\\" && echo agent-ok > ssh.txt\"\nssh = true\noutputs = [\"ssh.txt\"]\n",
+    );
+    let b = p.build_file("ssh.toml", &["--ssh", &format!("default={}", sock.display())]);
+    let mut agent = agent;
+    let _ = agent.kill();
+    let b = b.assert_ok();
+    let _ = b;
+    assert_eq!(p.run("cat", &["/app/ssh.txt"]), "agent-ok");
+    assert_eq!(p.run("sh", &["-c", "ls /run/buildkit 2>/dev/null | wc -l"]), "0");
+    // Without --ssh the step cannot run: BuildKit refuses the missing agent.
+    let b = Project::from_example("hello");
+    b.write("ssh.toml", &std::fs::read_to_string(p.dir.join("ssh.toml")).unwrap().replace("agent-ok", &format!("agent-{}", nonce())));
+    let out = b.build_file("ssh.toml", &[]);
+    assert!(!out.ok && out.log.contains("ssh"), "{}", out.log);
+}
+
+#[test]
+fn pyproject_and_uv_lock_install_with_uv_sync() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_dir("tests/fixtures/uvlock");
+    let b = p.build(&[]).assert_ok();
+    assert!(b.log.contains("python: uv sync uv.lock"), "{}", b.log);
+    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lock  ok"), "{}", String::from_utf8_lossy(&out.stdout));
+    // uv and pip stay in the builder
+    assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0");
+    // the lock is the install's cache key: editing the app keeps it cached
+    p.write("app/__main__.py", &format!("print('edited {}')\n", nonce()));
+    let b = p.build(&[]).assert_ok();
+    assert!(b.cached("python: uv sync uv.lock"), "{}", b.log);
+}
