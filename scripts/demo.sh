@@ -4,10 +4,7 @@
 # through `# syntax=strata:dev` and run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/engine.sh up
-bash scripts/base-images.sh
-bash scripts/fixtures.sh
-bash scripts/frontend-image.sh
+bash scripts/setup.sh
 . scripts/env.sh
 
 cd examples/python-web

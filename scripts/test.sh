@@ -4,10 +4,7 @@
 # `cargo test` (unit tests + e2e through real BuildKit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/engine.sh up
-bash scripts/base-images.sh
-bash scripts/fixtures.sh
-bash scripts/frontend-image.sh
+bash scripts/setup.sh
 . scripts/env.sh
 # e2e tests fail (not skip) without an engine when CI=true.
 cargo test --locked
