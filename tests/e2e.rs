@@ -236,3 +236,21 @@ fn pyproject_and_uv_lock_install_with_uv_sync() {
     let b = p.build(&[]).assert_ok();
     assert!(b.cached("python: uv sync uv.lock"), "{}", b.log);
 }
+
+#[test]
+fn keep_pip_and_app_chown() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("python-web");
+    let spec = std::fs::read_to_string(p.dir.join("strata.toml"))
+        .unwrap()
+        .replace("wheels = \"wheels\"", "wheels = \"wheels\"\nkeep-pip = true")
+        .replace("exclude = [\"**/__pycache__\", \"**/*.pyc\"]", "exclude = [\"**/__pycache__\", \"**/*.pyc\"]\nchown = \"root\"");
+    p.write("strata.toml", &spec);
+    p.build(&[]).assert_ok();
+    // keep-pip: the venv has its own pip; chown = "root": app files are
+    // root's while the image still runs as the app user
+    assert_eq!(p.run("sh", &["-c", "test -x /opt/venv/bin/pip && echo pip"]), "pip");
+    assert_eq!(p.run("sh", &["-c", "stat -c %u /app/shop/app.py; id -u"]), "0\n1000");
+}
