@@ -34,6 +34,7 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     line("manager", &format!("{:?}", spec.system.manager));
     line("packages", &list(&spec.system.packages));
     line("build-packages", &list(&spec.system.build_packages));
+    line("system-layers", &spec.system.layers.iter().map(|g| list(g)).collect::<Vec<_>>().join(";"));
     if let Some(py) = &spec.python {
         line("installer", &format!("{:?}", py.installer.value));
         line("venv", &py.venv);

@@ -279,6 +279,13 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         pkgs.push("tini");
     }
     let mut os_ops = Vec::new();
+    // `[system] layers`: each group its own install (and layer), first to
+    // last, so adding a package to the rest leaves them alone.
+    for group in &spec.system.layers {
+        let names: Vec<&str> = group.iter().map(|p| p.value.as_str()).collect();
+        pkgs.retain(|p| !names.contains(p));
+        os_ops.push(install_packages(spec, manager, &names, &base, list_span(group)));
+    }
     if !pkgs.is_empty() {
         os_ops.push(install_packages(spec, manager, &pkgs, &base, list_span(&spec.system.packages)));
     }
@@ -1300,6 +1307,13 @@ copy = ["app.py"]
         assert!(names.contains(&"py-layer-1") && !names.contains(&"py-groups"), "{names:?}");
         let deps = &p.stages[p.stage_index("deps").unwrap()];
         assert!(deps.ops.iter().any(|o| o.name() == "python: venv /opt/venv"));
+    }
+
+    #[test]
+    fn system_layers_are_separate_installs() {
+        let p = plan(&WEB.replace("packages = [\"libpq5\"]", "packages = [\"libpq5\", \"libgl1\", \"curl\"]\nlayers = [[\"libgl1\"]]"));
+        let names: Vec<&str> = p.stages[0].ops.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["system: apt-get install libgl1", "system: apt-get install libpq5 curl"]);
     }
 
     #[test]

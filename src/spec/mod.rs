@@ -188,6 +188,9 @@ pub struct System {
     pub manager: Manager,
     pub packages: Vec<Sp<String>>,
     pub build_packages: Vec<Sp<String>>,
+    /// `layers`: groups of `packages` installed as layers of their own,
+    /// first to last, before the rest (stable, big ones first).
+    pub layers: Vec<Vec<Sp<String>>>,
     pub span: Span,
 }
 

@@ -20,7 +20,7 @@ pub(super) const IMAGE_KEYS: &[&str] = &[
     "base", "builder", "workdir", "user", "entrypoint", "cmd", "env", "expose", "labels", "init", "healthcheck", "stopsignal",
     "platforms",
 ];
-const SYSTEM_KEYS: &[&str] = &["packages", "build-packages", "manager"];
+const SYSTEM_KEYS: &[&str] = &["packages", "build-packages", "manager", "layers"];
 const PYTHON_KEYS: &[&str] = &[
     "requirements", "pyproject", "lock", "installer", "venv", "index-url", "extra-index-urls", "wheels", "keep-pip", "compile",
     "system-site-packages", "layers",
@@ -88,7 +88,7 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
     let image = read_image(&cx, table_of(image_v, "image")?)?;
     let system = match top.raw("system") {
         Some(v) => read_system(&cx, table_of(v, "system")?)?,
-        None => System { manager: Manager::Apt, packages: vec![], build_packages: vec![], span: 0..0 },
+        None => System { manager: Manager::Apt, packages: vec![], build_packages: vec![], layers: vec![], span: 0..0 },
     };
     let python = match top.raw("python") {
         Some(v) => Some(read_python(&cx, table_of(v, "python")?)?),
@@ -484,8 +484,14 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
     for p in packages.iter().chain(&build_packages) {
         check_package(p)?;
     }
+    let layers = name_groups(cx, &mut t, "layers", "system.layers")?;
+    for p in layers.iter().flatten() {
+        if !packages.iter().any(|q| q.value == p.value) {
+            return Err(Diagnostic::new(p.span.clone(), format!("`system.layers` names \"{}\", which is not in `system.packages`", p.value)));
+        }
+    }
     t.finish(SYSTEM_KEYS)?;
-    Ok(System { manager, packages, build_packages, span })
+    Ok(System { manager, packages, build_packages, layers, span })
 }
 
 /// Package names go into an argv, never through a shell; still, reject
@@ -535,27 +541,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
-    let layers = match t.raw("layers") {
-        None => None,
-        Some(v) => {
-            let bad = || Diagnostic::new(v.span(), "`python.layers` must be a list of package-name lists, e.g. [[\"torch\", \"torchvision\"], [\"numpy\"]]");
-            let DeValue::Array(groups) = v.get_ref() else { return Err(bad()) };
-            let mut out = Vec::new();
-            for g in groups.iter() {
-                let DeValue::Array(names) = g.get_ref() else { return Err(bad()) };
-                let mut group = Vec::new();
-                for n in names.iter() {
-                    let name = string_value(cx, n, "python.layers")?;
-                    if name.value.is_empty() || !name.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-                        return Err(Diagnostic::new(name.span, format!("invalid package name \"{}\" in `python.layers`", name.value)));
-                    }
-                    group.push(name);
-                }
-                out.push(group);
-            }
-            Some(out)
-        }
-    };
+    let layers = if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
     t.finish(PYTHON_KEYS)?;
     match (&pyproject, &lock) {
         (Some(_), None) | (None, Some(_)) => {
@@ -579,6 +565,27 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         _ => {}
     }
     Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, layers, span })
+}
+
+/// A list of package-name lists (`layers`); empty when absent.
+fn name_groups(cx: &Cx, t: &mut Table, key: &str, what: &str) -> Result<Vec<Vec<Sp<String>>>> {
+    let Some(v) = t.raw(key) else { return Ok(vec![]) };
+    let bad = || Diagnostic::new(v.span(), format!("`{what}` must be a list of package-name lists, e.g. [[\"torch\", \"torchvision\"], [\"numpy\"]]"));
+    let DeValue::Array(groups) = v.get_ref() else { return Err(bad()) };
+    let mut out = Vec::new();
+    for g in groups.iter() {
+        let DeValue::Array(names) = g.get_ref() else { return Err(bad()) };
+        let mut group = Vec::new();
+        for n in names.iter() {
+            let name = string_value(cx, n, what)?;
+            if name.value.is_empty() || !name.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
+                return Err(Diagnostic::new(name.span, format!("invalid package name \"{}\" in `{what}`", name.value)));
+            }
+            group.push(name);
+        }
+        out.push(group);
+    }
+    Ok(out)
 }
 
 /// A list of context-relative paths, normalised and checked.

@@ -1,0 +1,2 @@
+import numpy, six
+print(numpy.__version__, six.__version__)
