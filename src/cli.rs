@@ -14,7 +14,7 @@ usage:
   strata check [-f FILE] [--build-arg K=V]...
                                   validate and lint a spec; errors and warnings as FILE:LINE:COL;
                                   exit 0 clean, 1 errors or warnings, 2 usage
-  strata plan  [-f FILE] [--build-arg K=V]... [--target T] [--deps-digest] [--context DIR]
+  strata plan  [-f FILE] [--build-arg K=V]... [--target T] [--deps-digest] [--context DIR] [--format tree|json] [--mergeop]
                                   print the stages and layers the spec builds, or (--deps-digest)
                                   the strata.deps.digest label the deps image would get
   strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH] [--mergeop]
@@ -61,6 +61,7 @@ struct Common {
     target: String,
     deps_digest: bool,
     mergeop: bool,
+    format: String,
     /// The build context directory (default: the spec's directory).
     context: Option<std::path::PathBuf>,
 }
@@ -74,6 +75,7 @@ impl Common {
             target: String::new(),
             deps_digest: false,
             mergeop: false,
+            format: "tree".into(),
             context: None,
         };
         let mut it = args.iter();
@@ -91,6 +93,12 @@ impl Common {
                 "--context" => c.context = Some(value(a)?.into()),
                 "--deps-digest" => c.deps_digest = true,
                 "--mergeop" => c.mergeop = true,
+                "--format" => {
+                    c.format = value(a)?;
+                    if !matches!(c.format.as_str(), "tree" | "json") {
+                        return Err(format!("--format takes tree or json, not \"{}\"", c.format));
+                    }
+                }
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
@@ -177,6 +185,10 @@ fn run(cmd: &str, c: &Common) -> i32 {
             println!("{}", crate::deps::digest(&spec, &files));
             0
         }
+        "plan" if c.format == "json" => {
+            println!("{}", serde_json::to_string_pretty(&plan_json(&plan, target)).unwrap_or_default());
+            0
+        }
         "plan" => {
             print!("{}", render_plan(&plan, target));
             0
@@ -215,6 +227,46 @@ fn run(cmd: &str, c: &Common) -> i32 {
     }
 }
 
+/// What an op's cache key depends on besides the layer below it: the
+/// command, the files it reads, where it copies from.
+fn key_inputs(p: &plan::Plan, op: &plan::Op) -> Vec<String> {
+    let source = |f: &plan::FileSource| match f {
+        plan::FileSource::Context => "context".to_string(),
+        plan::FileSource::Named(n) => format!("context {n}"),
+        plan::FileSource::Stage(i) => format!("stage {}", p.stages[*i].name),
+    };
+    match op {
+        plan::Op::Run(r) => {
+            let mut k = vec!["command".to_string()];
+            for m in &r.mounts {
+                match m {
+                    plan::Mount::Files { paths, from, .. } => k.extend(paths.iter().map(|x| format!("{}:{x}", source(from)))),
+                    plan::Mount::Source { from, .. } => k.push(format!("{} (all of it)", source(from))),
+                    plan::Mount::Generated { files, .. } => k.extend(files.iter().map(|(n, _)| format!("generated {n}"))),
+                    _ => {}
+                }
+            }
+            k
+        }
+        plan::Op::Copy { from, src, .. } => vec![format!("{}:{src}", source(from))],
+        plan::Op::Mkdir { .. } => vec![],
+        plan::Op::Merge { layers, .. } => layers.iter().map(|(l, u, _)| format!("diff {} → {}", p.stages[*l].name, p.stages[*u].name)).collect(),
+    }
+}
+
+fn mount_text(m: &plan::Mount) -> String {
+    match m {
+        plan::Mount::Cache { target, id, sharing, .. } => format!("cache {target} (id={id}, {sharing:?})"),
+        plan::Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
+        plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
+        plan::Mount::Secret { id } => format!("secret /run/secrets/{id}"),
+        plan::Mount::Generated { target, files } => {
+            format!("generated {target} <- {}", files.iter().map(|(n, t)| format!("{n} ({})", t.lines().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; "))
+        }
+        plan::Mount::Ssh { id, index } => format!("ssh /run/buildkit/ssh_agent.{index} ({id})"),
+    }
+}
+
 /// A readable tree of stages and their layers.
 pub fn render_plan(p: &plan::Plan, target: usize) -> String {
     let mut s = String::new();
@@ -227,23 +279,56 @@ pub fn render_plan(p: &plan::Plan, target: usize) -> String {
         s.push_str(&format!("stage {}{mark} from {from}\n", st.name));
         for op in &st.ops {
             s.push_str(&format!("  - {}\n", op.name()));
+            let key = key_inputs(p, op);
+            if !key.is_empty() {
+                s.push_str(&format!("      key: layer below + {}\n", key.join(", ")));
+            }
             if let plan::Op::Run(r) = op {
                 for m in &r.mounts {
-                    let d = match m {
-                        plan::Mount::Cache { target, id, sharing, .. } => format!("cache {target} (id={id}, {sharing:?})"),
-                        plan::Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
-                        plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
-                        plan::Mount::Secret { id } => format!("secret /run/secrets/{id}"),
-                        plan::Mount::Generated { target, files } => {
-                            format!("generated {target} <- {}", files.iter().map(|(n, t)| format!("{n} ({})", t.lines().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; "))
-                        }
-                        plan::Mount::Ssh { id, index } => format!("ssh /run/buildkit/ssh_agent.{index} ({id})"),
-                    };
-                    s.push_str(&format!("      mount {d}\n"));
+                    s.push_str(&format!("      mount {}\n", mount_text(m)));
                 }
             }
         }
     }
     s.push_str(&format!("context include {:?} exclude {:?}\n", p.context.include, p.context.exclude));
     s
+}
+
+/// The same as JSON (`strata plan --format json`).
+pub fn plan_json(p: &plan::Plan, target: usize) -> serde_json::Value {
+    use serde_json::json;
+    let stages: Vec<serde_json::Value> = p
+        .stages
+        .iter()
+        .map(|st| {
+            let from = match &st.from {
+                plan::StageBase::Image(r) => json!({"image": r}),
+                plan::StageBase::Stage(j) => json!({"stage": p.stages[*j].name}),
+            };
+            let ops: Vec<serde_json::Value> = st
+                .ops
+                .iter()
+                .map(|op| {
+                    let kind = match op {
+                        plan::Op::Run(_) => "run",
+                        plan::Op::Copy { .. } => "copy",
+                        plan::Op::Mkdir { .. } => "mkdir",
+                        plan::Op::Merge { .. } => "merge",
+                    };
+                    let mounts: Vec<String> = match op {
+                        plan::Op::Run(r) => r.mounts.iter().map(mount_text).collect(),
+                        _ => vec![],
+                    };
+                    json!({"kind": kind, "name": op.name(), "key": key_inputs(p, op), "mounts": mounts})
+                })
+                .collect();
+            json!({"name": st.name, "from": from, "target": st.config.is_some(), "description": st.description, "ops": ops})
+        })
+        .collect();
+    json!({
+        "target": p.stages[target].name,
+        "stages": stages,
+        "context": {"include": p.context.include, "exclude": p.context.exclude},
+        "dependency_files": p.deps_files,
+    })
 }

@@ -115,6 +115,15 @@ fn plan_prints_the_layer_tree() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("stage runtime (target) from stage deps"), "{text}");
     assert!(text.contains("mount files /tmp/strata/deps <- requirements.txt"), "{text}");
+    assert!(text.contains("key: layer below + command, context:requirements.txt"), "{text}");
     let out = strata(&["plan", "--target", "nope"], &example("python-web"));
     assert_eq!(out.status.code(), Some(2));
+    let out = strata(&["plan", "--format", "json", "--mergeop"], &example("ml-service"));
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["target"], "runtime");
+    let step = v["stages"].as_array().unwrap().iter().find(|s| s["name"] == "step-models").unwrap();
+    assert_eq!(step["ops"][1]["key"], serde_json::json!(["command"]));
+    assert_eq!(step["ops"][0]["key"], serde_json::json!(["context:/scripts/fetch_models.py"]));
+    assert!(strata(&["plan", "--format", "yaml"], &example("ml-service")).status.code() == Some(2));
 }
