@@ -19,6 +19,8 @@ usage:
                                   the strata.deps.digest label the deps image would get
   strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH] [--mergeop]
                                   write the LLB definition (protobuf) to stdout, for `buildctl build`
+  strata init  [DIR] [--force]    look at a project and write DIR/strata.toml (never over an existing one
+                                  without --force)
   strata version
 ";
 
@@ -40,6 +42,7 @@ pub fn main(args: Vec<String>) -> i32 {
             print!("{USAGE}");
             0
         }
+        "init" => init(rest),
         "check" | "plan" | "llb" => match Common::parse(rest) {
             Ok(c) => run(cmd, &c),
             Err(e) => {
@@ -50,6 +53,44 @@ pub fn main(args: Vec<String>) -> i32 {
         other => {
             eprintln!("strata: unknown command `{other}`\n\n{USAGE}");
             2
+        }
+    }
+}
+
+fn init(args: &[String]) -> i32 {
+    let mut dir = ".".to_string();
+    let mut force = false;
+    for a in args {
+        match a.as_str() {
+            "--force" => force = true,
+            s if s.starts_with('-') => {
+                eprintln!("strata init: unknown argument `{s}`\n\n{USAGE}");
+                return 2;
+            }
+            s => dir = s.to_string(),
+        }
+    }
+    let dir = std::path::Path::new(&dir);
+    let target = dir.join("strata.toml");
+    if target.exists() && !force {
+        eprintln!("strata init: {} exists; pass --force to overwrite it", target.display());
+        return 1;
+    }
+    let found = match crate::init::inspect(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("strata init: {}: {e}", dir.display());
+            return 1;
+        }
+    };
+    match std::fs::write(&target, crate::init::render(&found)) {
+        Ok(()) => {
+            println!("wrote {}", target.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("strata init: {}: {e}", target.display());
+            1
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod deps;
 pub mod diag;
 pub mod frontend;
 pub mod image;
+pub mod init;
 pub mod lint;
 pub mod llb;
 pub mod plan;

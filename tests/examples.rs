@@ -136,3 +136,27 @@ fn ml_service_models_through_cache_mounts() {
     assert!(b.log.contains("cache hit: sentence-transformers/all-MiniLM-L6-v2"), "{}", b.log);
     assert!(b.cached("python: pip install"), "{}", b.log);
 }
+
+#[test]
+fn strata_init_writes_a_spec_that_builds_for_every_example() {
+    if !engine() {
+        return;
+    }
+    for name in ["hello", "python-web", "tf-service", "media-server", "analytics", "ml-service"] {
+        let p = Project::from_example(name);
+        std::fs::remove_file(p.dir.join("strata.toml")).unwrap();
+        let init = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_strata")).arg("init").args(args).arg(&p.dir).output().unwrap();
+        let out = init(&[]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        // never over an existing spec without --force
+        assert_eq!(init(&[]).status.code(), Some(1), "{name}: init overwrote its own spec");
+        assert!(init(&["--force"]).status.success());
+        // The local base image, and ml-service's small stand-in for torch.
+        let mut args = vec!["--build-arg", PY];
+        if name == "ml-service" {
+            args.extend(["--build-arg", "REQUIREMENTS=requirements-ci.txt"]);
+        }
+        let b = p.build(&args);
+        assert!(b.ok, "{name}: the spec strata init wrote does not build:\n{}\n{}", std::fs::read_to_string(p.dir.join("strata.toml")).unwrap(), b.log);
+    }
+}
