@@ -318,7 +318,6 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
     let needs_builder = python.is_some() || !build_steps.is_empty() || spec.test.is_some();
     let mut builder_tools = None;
     let mut venv_stage = None;
-    let mut venv_final = None;
     let mut venv_layers: Option<Vec<(usize, usize, String)>> = None;
     if needs_builder {
         let from = if builder_ref == base { StageBase::Stage(os) } else { StageBase::Image(builder_ref.clone()) };
@@ -366,10 +365,11 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
                     below = stage(&mut stages, &format!("py-layer-{}", i + 1), StageBase::Stage(below), vec![group_install(py, spec, &builder_ref, g)], &g.label);
                 }
             }
-            let installed = stage(&mut stages, "builder", StageBase::Stage(below), vec![python_install(py, spec, &builder_ref, !groups.is_empty())], "builder with the installed dependencies");
-            layers.push((below, installed, python_install(py, spec, &builder_ref, !groups.is_empty()).name().to_string()));
+            let install = python_install(py, spec, &builder_ref, !groups.is_empty());
+            let install_name = install.name().to_string();
+            let installed = stage(&mut stages, "builder", StageBase::Stage(below), vec![install], "builder with the installed dependencies");
+            layers.push((below, installed, install_name));
             venv_stage = Some(installed);
-            venv_final = Some(installed);
             if env.merge && !groups.is_empty() {
                 venv_layers = Some(layers);
             }
@@ -431,7 +431,7 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         healthcheck: image.healthcheck.clone(),
         stopsignal: image.stopsignal.clone(),
     };
-    if let (Some(py), Some(v)) = (python, venv_final) {
+    if let (Some(py), Some(v)) = (python, venv_stage) {
         match venv_layers.take() {
             // Layered: the venv arrives as its layers (skeleton, each
             // group, the rest), each with its own digest.
