@@ -1,7 +1,7 @@
 //! spec → plan → LLB for a 200-step spec (target: < 5 ms).
 //! `cargo bench --bench lower`
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -21,17 +21,10 @@ fn spec_200() -> String {
 fn lower(src: &str) -> usize {
     let spec = strata::spec::load(src, &BTreeMap::new()).unwrap();
     let plan = strata::plan::build(&spec, &[]);
-    let images = BTreeMap::new();
-    let named = BTreeSet::new();
     let inputs = strata::llb::lower::Inputs {
-        platform: strata::platform::parse("linux/amd64").unwrap(),
-        images: &images,
-        named_contexts: &named,
         resolve_mode: Some("local".into()),
-        spec: Some(("strata.toml", src)),
         session: Some("session".into()),
-        no_cache: Default::default(),
-        merge: true,
+        ..strata::llb::lower::Inputs::offline(strata::platform::parse("linux/amd64").unwrap(), Some(("strata.toml", src)), true)
     };
     let def = strata::llb::lower::lower(&plan, &inputs, plan.target).definition;
     prost::Message::encoded_len(&def)

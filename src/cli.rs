@@ -1,7 +1,7 @@
 //! The `strata` command line. With no arguments inside BuildKit (the
 //! gateway env is set) it runs as the frontend.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::diag::SpecError;
 use crate::llb::lower;
@@ -242,18 +242,7 @@ fn run(cmd: &str, c: &Common) -> i32 {
                     return 2;
                 }
             };
-            let images = BTreeMap::new();
-            let named = BTreeSet::new();
-            let inputs = lower::Inputs {
-                platform,
-                images: &images,
-                named_contexts: &named,
-                resolve_mode: None,
-                spec: Some((&c.file, &source)),
-                session: None,
-                no_cache: lower::NoCache::None,
-                merge: c.mergeop,
-            };
+            let inputs = lower::Inputs::offline(platform, Some((&c.file, &source)), c.mergeop);
             let def = lower::lower(&plan, &inputs, target).definition;
             use std::io::Write;
             let bytes = prost::Message::encode_to_vec(&def);

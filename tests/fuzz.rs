@@ -3,7 +3,7 @@
 //! or a hang. Bounded in time so it runs in CI; seeded, so a failure
 //! reproduces (`STRATA_FUZZ_SEED`, `STRATA_FUZZ_SECS`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -86,18 +86,7 @@ fn check(src: &str) {
             let plan = strata::plan::build(&spec, &[]);
             for (name, _) in plan.targets() {
                 let idx = plan.stage_index(name).unwrap();
-                let images = BTreeMap::new();
-                let named = BTreeSet::new();
-                let inputs = strata::llb::lower::Inputs {
-                    platform: strata::platform::parse("linux/amd64").unwrap(),
-                    images: &images,
-                    named_contexts: &named,
-                    resolve_mode: None,
-                    spec: Some(("f.toml", src)),
-                    session: None,
-                    no_cache: Default::default(),
-                    merge: true,
-                };
+                let inputs = strata::llb::lower::Inputs::offline(strata::platform::parse("linux/amd64").unwrap(), Some(("f.toml", src)), true);
                 let _ = strata::llb::lower::lower(&plan, &inputs, idx);
             }
             let _ = strata::lint::check(&spec, src, &[]);

@@ -48,6 +48,27 @@ pub struct Inputs<'a> {
     pub merge: bool,
 }
 
+static NO_IMAGES: BTreeMap<String, BaseImage> = BTreeMap::new();
+static NO_CONTEXTS: BTreeSet<String> = BTreeSet::new();
+
+impl<'a> Inputs<'a> {
+    /// Inputs with nothing resolved by an engine (the CLI, tests, benches):
+    /// base images by reference with a default PATH, no named contexts, no
+    /// session. Set the other fields with struct update syntax.
+    pub fn offline(platform: pb::Platform, spec: Option<(&'a str, &'a str)>, merge: bool) -> Self {
+        Inputs {
+            platform,
+            images: &NO_IMAGES,
+            named_contexts: &NO_CONTEXTS,
+            resolve_mode: None,
+            spec,
+            session: None,
+            no_cache: NoCache::None,
+            merge,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum NoCache {
     #[default]
@@ -562,17 +583,12 @@ copy = ["app.py", "templates/"]
     fn lowered_with(named: &[&str], merge: bool) -> Lowered {
         let spec = crate::spec::load(SPEC, &BTreeMap::new()).unwrap();
         let plan = crate::plan::build(&spec, &[]);
-        let images = BTreeMap::new();
         let named: BTreeSet<String> = named.iter().map(|s| s.to_string()).collect();
+        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
         let inputs = Inputs {
-            platform: pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() },
-            images: &images,
             named_contexts: &named,
             resolve_mode: Some("local".into()),
-            spec: Some(("strata.toml", SPEC)),
-            session: None,
-            no_cache: NoCache::None,
-            merge,
+            ..Inputs::offline(platform, Some(("strata.toml", SPEC)), merge)
         };
         lower(&plan, &inputs, plan.target)
     }
