@@ -104,16 +104,10 @@ fn python_web_serves_and_keeps_build_tools_out() {
     assert!(p.run("sh", &["-c", "dpkg -s libexpat1 | grep Status"]).contains("install ok installed"));
 
     // The app answers over HTTP.
-    let name = format!("strata-e2e-web-{}", std::process::id());
-    let started = docker().args(["run", "-d", "--rm", "--name", &name, &p.tag]).output().unwrap();
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    let probe = "import time, urllib.request\nfor _ in range(50):\n    try:\n        print(urllib.request.urlopen('http://127.0.0.1:8000/health').read().decode()); break\n    except Exception:\n        time.sleep(0.2)\n";
-    let out = docker().args(["exec", &name, "python", "-c", probe]).output().unwrap();
-    let index = docker().args(["exec", &name, "python", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/').read().decode())"]).output().unwrap();
-    let _ = docker().args(["rm", "-f", &name]).output();
-    let body = String::from_utf8_lossy(&out.stdout);
-    assert!(body.contains("\"status\":\"ok\"") && body.contains("\"items\":2"), "health: {body} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&index.stdout).contains("<li>tea: 3</li>"));
+    let c = Running::start(&p, &[]);
+    let body = http_get(&c.0, "http://127.0.0.1:8000/health");
+    assert!(body.contains("\"status\":\"ok\"") && body.contains("\"items\":2"), "health: {body}");
+    assert!(http_get(&c.0, "http://127.0.0.1:8000/").contains("<li>tea: 3</li>"));
 }
 
 #[test]
