@@ -21,6 +21,9 @@ usage:
                                   write the LLB definition (protobuf) to stdout, for `buildctl build`
   strata init  [DIR] [--force]    look at a project and write DIR/strata.toml (never over an existing one
                                   without --force)
+  strata schema [--format json|markdown]
+                                  print the JSON Schema of strata.toml (for taplo / Even Better TOML)
+                                  or the key reference (docs/reference.md)
   strata version
 ";
 
@@ -43,6 +46,7 @@ pub fn main(args: Vec<String>) -> i32 {
             0
         }
         "init" => init(rest),
+        "schema" => schema(rest),
         "check" | "plan" | "llb" => match Common::parse(rest) {
             Ok(c) => run(cmd, &c),
             Err(e) => {
@@ -52,6 +56,30 @@ pub fn main(args: Vec<String>) -> i32 {
         },
         other => {
             eprintln!("strata: unknown command `{other}`\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn schema(args: &[String]) -> i32 {
+    let format = match args {
+        [] => "json",
+        [f, v] if f == "--format" => v.as_str(),
+        _ => "",
+    };
+    match format {
+        "json" => {
+            // Pretty and newline-terminated: it is committed to the repo.
+            let text = serde_json::to_string_pretty(&spec::schema::json_schema()).expect("a json Value serialises");
+            println!("{text}");
+            0
+        }
+        "markdown" => {
+            print!("{}", spec::schema::markdown());
+            0
+        }
+        _ => {
+            eprintln!("strata schema: usage: strata schema [--format json|markdown]");
             2
         }
     }

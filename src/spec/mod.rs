@@ -7,6 +7,7 @@
 
 mod expand;
 mod read;
+pub mod schema;
 mod variant;
 
 use std::collections::BTreeMap;

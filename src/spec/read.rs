@@ -15,22 +15,9 @@ use crate::diag::{did_you_mean, Diagnostic};
 
 type Result<T> = std::result::Result<T, Diagnostic>;
 
-const TOP_KEYS: &[&str] = &["version", "args", "image", "system", "python", "r", "app", "step", "caches", "variants", "test"];
-pub(super) const IMAGE_KEYS: &[&str] = &[
-    "base", "builder", "workdir", "user", "entrypoint", "cmd", "env", "expose", "labels", "init", "healthcheck", "stopsignal",
-    "platforms",
-];
-const SYSTEM_KEYS: &[&str] = &["packages", "build-packages", "manager", "layers"];
-const PYTHON_KEYS: &[&str] = &[
-    "requirements", "pyproject", "lock", "installer", "venv", "index-url", "extra-index-urls", "wheels", "keep-pip", "compile",
-    "system-site-packages", "layers",
-];
-const APP_KEYS: &[&str] = &["copy", "exclude", "dest", "chown"];
-const HEALTHCHECK_KEYS: &[&str] = &["cmd", "interval", "timeout", "retries"];
-const STEP_KEYS: &[&str] = &["name", "run", "stage", "inputs", "outputs", "caches", "secrets", "ssh", "network", "env", "after", "if"];
-const CACHE_KEYS: &[&str] = &["target", "sharing", "id", "mode", "uid", "gid"];
-const R_KEYS: &[&str] = &["if", "packages", "cran", "repos"];
-const TEST_KEYS: &[&str] = &["run", "requirements", "inputs", "caches"];
+// The accepted keys of each table come from the key table in schema.rs,
+// which also generates the JSON Schema and docs/reference.md.
+use super::schema;
 
 /// Parses and validates a spec for the default target. `build_args` are
 /// the `--build-arg` values; they override `[args]` defaults (undeclared
@@ -70,7 +57,7 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
                 ))
             }
         }
-        if let Some(key) = top.unknown_keys(TOP_KEYS).into_iter().next() {
+        if let Some(key) = top.unknown_keys(schema::TOP).into_iter().next() {
             return Err(key);
         }
     }
@@ -283,15 +270,16 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// Keys not consumed and not `x-` extensions, as errors.
-    fn unknown_keys(&self, known: &[&str]) -> Vec<Diagnostic> {
+    fn unknown_keys(&self, keys: &[schema::Key]) -> Vec<Diagnostic> {
+        let known = schema::names(keys);
         let mut out = vec![];
         for (k, _) in self.t.iter() {
             let key = k.get_ref();
-            if known.contains(&key.as_ref()) || key.starts_with("x-") {
+            if key.starts_with("x-") || known.contains(&key.as_ref()) {
                 continue;
             }
             let where_ = if self.path.is_empty() { "at the top level".to_string() } else { format!("in [{}]", self.path) };
-            let hint = match did_you_mean(key, known) {
+            let hint = match did_you_mean(key, &known) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("accepted: {}", known.join(", ")),
             };
@@ -300,8 +288,15 @@ impl<'a, 'i> Table<'a, 'i> {
         out
     }
 
-    fn finish(self, known: &[&str]) -> Result<()> {
-        match self.unknown_keys(known).into_iter().next() {
+    fn finish(self, keys: &[schema::Key]) -> Result<()> {
+        // A key in the schema that the reader never looked at would be
+        // accepted and silently ignored: a bug here, not in the spec.
+        debug_assert!(
+            self.t.iter().all(|(k, _)| k.get_ref().starts_with("x-") || self.used.contains(k.get_ref().as_ref()) || !schema::names(keys).contains(&k.get_ref().as_ref())),
+            "[{}] has a schema key the reader does not read",
+            self.path
+        );
+        match self.unknown_keys(keys).into_iter().next() {
             Some(d) => Err(d),
             None => Ok(()),
         }
@@ -394,7 +389,7 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
                     _ => return Err(Diagnostic::new(r.span(), "`image.healthcheck.retries` must be an integer")),
                 },
             };
-            h.finish(HEALTHCHECK_KEYS)?;
+            h.finish(schema::HEALTHCHECK)?;
             Some(Healthcheck { cmd, interval, timeout, retries })
         }
     };
@@ -403,7 +398,7 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
     for p in &platforms {
         crate::platform::parse(&p.value).map_err(|m| Diagnostic::new(p.span.clone(), m))?;
     }
-    t.finish(IMAGE_KEYS)?;
+    t.finish(schema::IMAGE)?;
     Ok(Image { base, builder, workdir, user, entrypoint, cmd, env, expose, labels, init, healthcheck, stopsignal, platforms })
 }
 
@@ -475,7 +470,7 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
             "apk" => Manager::Apk,
             "dnf" => Manager::Dnf,
             other => {
-                return Err(Diagnostic::new(m.span, format!("unknown package manager \"{other}\"; accepted: apt, apk, dnf")));
+                return Err(Diagnostic::new(m.span, format!("unknown package manager \"{other}\"; accepted: {}", schema::MANAGERS.join(", "))));
             }
         },
     };
@@ -490,7 +485,7 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
             return Err(Diagnostic::new(p.span.clone(), format!("`system.layers` names \"{}\", which is not in `system.packages`", p.value)));
         }
     }
-    t.finish(SYSTEM_KEYS)?;
+    t.finish(schema::SYSTEM)?;
     Ok(System { manager, packages, build_packages, layers, span })
 }
 
@@ -523,7 +518,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         Some(i) => match i.value.as_str() {
             "pip" => Sp::new(Installer::Pip, i.span),
             "uv" => Sp::new(Installer::Uv, i.span),
-            other => return Err(Diagnostic::new(i.span, format!("unknown installer \"{other}\"; accepted: pip, uv"))),
+            other => return Err(Diagnostic::new(i.span, format!("unknown installer \"{other}\"; accepted: {}", schema::INSTALLERS.join(", ")))),
         },
     };
     let venv = t.str(cx, "venv")?.unwrap_or_else(|| Sp::new("/opt/venv".into(), span.clone()));
@@ -542,7 +537,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
     let layers = if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
-    t.finish(PYTHON_KEYS)?;
+    t.finish(schema::PYTHON)?;
     match (&pyproject, &lock) {
         (Some(_), None) | (None, Some(_)) => {
             let at = pyproject.as_ref().or(lock.as_ref()).map(|p| p.span.clone()).unwrap_or(span.clone());
@@ -611,7 +606,7 @@ fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
         None => None,
         Some(c) => Some(Sp::new(parse_user(&c)?, c.span)),
     };
-    t.finish(APP_KEYS)?;
+    t.finish(schema::APP)?;
     Ok(App { copy, exclude, dest: dest.map(|d| d.value), chown })
 }
 
@@ -668,7 +663,7 @@ fn parse_sharing(s: &Sp<String>) -> Result<Sharing> {
         "shared" => Ok(Sharing::Shared),
         "locked" => Ok(Sharing::Locked),
         "private" => Ok(Sharing::Private),
-        other => Err(Diagnostic::new(s.span.clone(), format!("unknown sharing \"{other}\"; accepted: shared, locked, private"))),
+        other => Err(Diagnostic::new(s.span.clone(), format!("unknown sharing \"{other}\"; accepted: {}", schema::SHARING.join(", ")))),
     }
 }
 
@@ -697,7 +692,7 @@ fn read_caches(cx: &Cx, v: &Spanned<DeValue<'_>>) -> Result<BTreeMap<String, Cac
         let mode = u32_opt(&mut c, "mode", true)?;
         let uid = u32_opt(&mut c, "uid", false)?;
         let gid = u32_opt(&mut c, "gid", false)?;
-        c.finish(CACHE_KEYS)?;
+        c.finish(schema::CACHE)?;
         out.insert(name, CacheDef { target, sharing, id, mode, uid, gid, span: val.span() });
     }
     Ok(out)
@@ -745,7 +740,7 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
             Some(s) => match s.value.as_str() {
                 "build" => StepStage::Build,
                 "runtime" => StepStage::Runtime,
-                other => return Err(Diagnostic::new(s.span, format!("unknown stage \"{other}\"; accepted: build, runtime"))),
+                other => return Err(Diagnostic::new(s.span, format!("unknown stage \"{other}\"; accepted: {}", schema::STAGES.join(", ")))),
             },
         };
         let inputs = paths(cx, &mut t, "inputs", "step.inputs")?;
@@ -783,13 +778,13 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
                 "default" => Network::Default,
                 "none" => Network::None,
                 "host" => Network::Host,
-                other => return Err(Diagnostic::new(n.span, format!("unknown network \"{other}\"; accepted: default, none, host"))),
+                other => return Err(Diagnostic::new(n.span, format!("unknown network \"{other}\"; accepted: {}", schema::NETWORKS.join(", ")))),
             },
         };
         let env = t.str_map(cx, "env")?;
         let after = t.str_list(cx, "after")?;
         let enabled = eval_if(cx, &mut t)?;
-        t.finish(STEP_KEYS)?;
+        t.finish(schema::STEP)?;
         if enabled {
             steps.push(Step { name, run, stage, inputs, outputs, caches: step_caches, secrets, ssh, network, env, after, span });
         }
@@ -877,7 +872,7 @@ fn read_r(cx: &Cx, mut t: Table) -> Result<Option<RLang>> {
             return Err(Diagnostic::new(r.span.clone(), format!("invalid repo \"{v}\": expected an http(s):// or file:/// URL, or context:NAME")));
         }
     }
-    t.finish(R_KEYS)?;
+    t.finish(schema::R)?;
     Ok(enabled.then_some(RLang { packages, cran, repos, span }))
 }
 
@@ -888,7 +883,7 @@ fn read_test(cx: &Cx, mut t: Table, caches: &BTreeMap<String, CacheDef>) -> Resu
     let inputs = paths(cx, &mut t, "inputs", "test.inputs")?;
     let test_caches = t.str_list(cx, "caches")?;
     check_cache_refs(&test_caches, caches, "test.caches")?;
-    t.finish(TEST_KEYS)?;
+    t.finish(schema::TEST)?;
     Ok(TestSpec { run, requirements, inputs, caches: test_caches, span })
 }
 
@@ -974,6 +969,90 @@ mod tests {
         let (l, _, m) = err("version = 1\n[image]\nbase = \"x\"\n[system]\npackages = [\"curl; rm -rf /\"]\n");
         assert_eq!(l, 5);
         assert!(m.starts_with("invalid package name"), "{m}");
+    }
+
+    /// Every key of the schema, set: the reader must read each (a debug
+    /// assertion in `finish` catches a schema key the reader ignores).
+    #[test]
+    fn every_schema_key_is_read() {
+        let src = r#"version = 1
+[args]
+WITH_R = "1"
+[image]
+base = "python:3.12-slim"
+builder = "python:3.12"
+workdir = "/srv"
+user = "svc:1001"
+entrypoint = ["python"]
+cmd = "serve"
+env = { A = "1" }
+expose = ["8000"]
+labels = { team = "ml" }
+init = true
+healthcheck = { cmd = ["true"], interval = "30s", timeout = "5s", retries = 3 }
+stopsignal = "SIGINT"
+platforms = ["linux/amd64"]
+[system]
+packages = ["libpq5"]
+build-packages = ["gcc"]
+manager = "apt"
+layers = [["libpq5"]]
+[python]
+requirements = ["requirements.txt"]
+installer = "pip"
+venv = "/opt/v"
+index-url = "https://pypi.example/simple"
+extra-index-urls = ["https://extra.example/simple"]
+wheels = "wheels"
+keep-pip = true
+compile = false
+system-site-packages = true
+layers = [["numpy"]]
+[r]
+if = "WITH_R"
+packages = ["r-base-core"]
+cran = ["data.table"]
+repos = ["context:cran"]
+[app]
+copy = ["src/"]
+exclude = ["tests/"]
+dest = "/srv/app"
+chown = "svc:1001"
+[caches.models]
+target = "/models"
+sharing = "locked"
+id = "models"
+mode = 0o755
+uid = 1001
+gid = 1001
+[[step]]
+name = "a"
+run = "true"
+stage = "build"
+inputs = ["web/"]
+outputs = ["web/dist"]
+caches = ["npm", "models"]
+secrets = ["token"]
+ssh = true
+network = "none"
+env = { B = "2" }
+after = []
+if = "WITH_R"
+[variants.gpu]
+base = "cuda:12"
+python = { requirements = ["gpu.txt"] }
+[test]
+run = "pytest"
+requirements = ["dev.txt"]
+inputs = ["tests/"]
+caches = ["pip"]
+"#;
+        let s = load_ok(src);
+        assert_eq!(s.steps.len(), 1);
+        assert!(s.r.is_some());
+        for k in super::schema::TOP {
+            assert!(src.contains(&format!("[{}", k.name)) || src.starts_with(k.name), "the kitchen-sink spec lacks `{}`", k.name);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
-use super::read::IMAGE_KEYS;
+use super::schema;
 use crate::diag::{did_you_mean, Diagnostic};
 
 const APPENDED: &[(&str, &str)] = &[("system", "packages"), ("system", "build-packages"), ("python", "requirements")];
@@ -42,7 +42,8 @@ pub fn merge(doc: &mut DeTable<'_>, name: &str) -> Result<(), Diagnostic> {
     let DeValue::Table(vt) = variant.into_inner() else {
         return Err(Diagnostic::new(span, format!("`variants.{name}` must be a table")));
     };
-    let mut accepted: Vec<&str> = IMAGE_KEYS.to_vec();
+    let image_keys = schema::names(schema::IMAGE);
+    let mut accepted: Vec<&str> = image_keys.clone();
     accepted.extend(["system", "python"]);
     for (k, v) in vt.into_iter() {
         let key = k.get_ref().to_string();
@@ -60,7 +61,7 @@ pub fn merge(doc: &mut DeTable<'_>, name: &str) -> Result<(), Diagnostic> {
                 }
             }
             "env" | "labels" => set(doc, "image", k, v, Mode::MergeTable)?,
-            k2 if IMAGE_KEYS.contains(&k2) => set(doc, "image", k, v, Mode::Replace)?,
+            k2 if image_keys.contains(&k2) => set(doc, "image", k, v, Mode::Replace)?,
             _ => {
                 let hint = match did_you_mean(&key, &accepted) {
                     Some(s) => format!("did you mean `{s}`?"),
