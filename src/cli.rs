@@ -19,6 +19,9 @@ usage:
                                   the strata.deps.digest label the deps image would get
   strata llb   [-f FILE] [--build-arg K=V]... [--target T] [--platform OS/ARCH] [--mergeop]
                                   write the LLB definition (protobuf) to stdout, for `buildctl build`
+  strata dockerfile [-f FILE] [--build-arg K=V]... [--target T] [-o PATH]
+                                  write an equivalent Dockerfile (stdout, or PATH plus PATH.dockerignore
+                                  holding the context excludes) for the built-in Dockerfile frontend
   strata init  [DIR] [--force]    look at a project and write DIR/strata.toml (never over an existing one
                                   without --force)
   strata schema [--format json|markdown]
@@ -47,7 +50,7 @@ pub fn main(args: Vec<String>) -> i32 {
         }
         "init" => init(rest),
         "schema" => schema(rest),
-        "check" | "plan" | "llb" => match Common::parse(rest) {
+        "check" | "plan" | "llb" | "dockerfile" => match Common::parse(rest) {
             Ok(c) => run(cmd, &c),
             Err(e) => {
                 eprintln!("strata {cmd}: {e}\n\n{USAGE}");
@@ -133,6 +136,8 @@ struct Common {
     format: String,
     /// The build context directory (default: the spec's directory).
     context: Option<std::path::PathBuf>,
+    /// `dockerfile -o PATH`.
+    output: Option<String>,
 }
 
 impl Common {
@@ -146,6 +151,7 @@ impl Common {
             mergeop: false,
             format: "tree".into(),
             context: None,
+            output: None,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -160,6 +166,7 @@ impl Common {
                 "--platform" => c.platform = Some(value(a)?),
                 "--target" => c.target = value(a)?,
                 "--context" => c.context = Some(value(a)?.into()),
+                "-o" | "--output" => c.output = Some(value(a)?),
                 "--deps-digest" => c.deps_digest = true,
                 "--mergeop" => c.mergeop = true,
                 "--format" => {
@@ -218,7 +225,10 @@ fn run(cmd: &str, c: &Common) -> i32 {
             }
         }
     }
-    let plan = plan::build_with(&spec, &ignore, &plan::PlanEnv { files, merge: c.mergeop });
+    // A Dockerfile has no DiffOp/MergeOp for dependency layers: eject the
+    // linear plan (the same file tree).
+    let merge = c.mergeop && cmd != "dockerfile";
+    let plan = plan::build_with(&spec, &ignore, &plan::PlanEnv { files, merge });
     let Some(target) = plan.stage_index(&stage) else {
         let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
         names.extend(spec.variants.iter().map(|v| v.value.clone()));
@@ -253,6 +263,28 @@ fn run(cmd: &str, c: &Common) -> i32 {
             }
             println!("{}", crate::deps::digest(&spec, &files));
             0
+        }
+        "dockerfile" => {
+            let e = crate::eject::eject(&plan, target, &c.file);
+            let Some(path) = &c.output else {
+                print!("{}", e.dockerfile);
+                if !e.dockerignore.is_empty() {
+                    eprintln!("strata dockerfile: the context excludes belong in <Dockerfile>.dockerignore; use -o PATH to write both");
+                }
+                return 0;
+            };
+            let ignore_path = format!("{path}.dockerignore");
+            let mut result = std::fs::write(path, &e.dockerfile);
+            if result.is_ok() && !e.dockerignore.is_empty() {
+                result = std::fs::write(&ignore_path, e.dockerignore.join("\n") + "\n");
+            }
+            match result {
+                Ok(()) => 0,
+                Err(err) => {
+                    eprintln!("strata dockerfile: {path}: {err}");
+                    1
+                }
+            }
         }
         "plan" if c.format == "json" => {
             println!("{}", serde_json::to_string_pretty(&plan_json(&plan, target)).unwrap_or_default());

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod context;
 pub mod deps;
 pub mod diag;
+pub mod eject;
 pub mod frontend;
 pub mod image;
 pub mod init;
