@@ -5,12 +5,18 @@
 //! scripts/base-images.sh and the fixtures from scripts/fixtures.sh
 //! (scripts/test.sh sets all up). Without an engine these tests skip
 //! locally and FAIL under CI=true.
+//!
+//! Image comparisons (`file_tree`, `image_config`) ignore timestamps and the
+//! files that hold the time of the run.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+use sha2::{Digest, Sha256};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -252,4 +258,70 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = docker().args(["rm", "-f", &self.0]).output();
     }
+}
+
+/// An image's files, from `docker export`: path → "type mode uid:gid size sha256 link".
+pub fn file_tree(tag: &str) -> BTreeMap<String, String> {
+    let out = docker().args(["create", tag, "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let export = docker().args(["export", &id]).output().unwrap();
+    let _ = docker().args(["rm", "-f", &id]).output();
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(&export.stdout[..]);
+    for entry in archive.entries().unwrap() {
+        let mut e = entry.unwrap();
+        let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+        if volatile(&path) {
+            continue;
+        }
+        let h = e.header().clone();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+        let kind = format!("{:?}", h.entry_type());
+        let desc = format!(
+            "{kind} {:o} {}:{} {} {:x} {link}",
+            h.mode().unwrap() & 0o7777,
+            h.uid().unwrap(),
+            h.gid().unwrap(),
+            data.len(),
+            Sha256::digest(&data)
+        );
+        files.insert(path, desc);
+    }
+    files
+}
+
+/// Files whose content is the time of the run (or the container's own).
+pub fn volatile(path: &str) -> bool {
+    path.starts_with("var/log/")
+        || path == "var/cache/ldconfig/aux-cache"
+        || matches!(path, ".dockerenv" | "etc/hostname" | "etc/hosts" | "etc/resolv.conf")
+}
+
+pub fn image_config(tag: &str) -> String {
+    let out = docker()
+        .args(["image", "inspect", "--format", "{{json .Config.Env}} {{.Config.User}} {{.Config.WorkingDir}} {{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.ExposedPorts}} {{json .Config.Healthcheck}} {{.Config.StopSignal}}", tag])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Differences between two trees: `~` changed, `-` only in `a`, `+` only in `b`.
+pub fn tree_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for (path, want) in a {
+        match b.get(path) {
+            Some(got) if got == want => {}
+            Some(got) => diffs.push(format!("~ {path}: {want} | {got}")),
+            None => diffs.push(format!("- {path}")),
+        }
+    }
+    for path in b.keys().filter(|p| !a.contains_key(*p)) {
+        diffs.push(format!("+ {path}"));
+    }
+    diffs
 }
