@@ -758,8 +758,10 @@ fn sanitize_id(s: &str) -> String {
 }
 
 /// Installer flags for where packages come from: a wheelhouse (offline)
-/// or indexes.
-fn source_flags(py: &Python, mounts: &mut Vec<Mount>) -> Vec<String> {
+/// or indexes. `pip`: the command is pip's, which ignores a plain-http index
+/// unless its host is trusted; naming an http:// index in the spec is that
+/// trust (uv takes http indexes as they are).
+fn source_flags(py: &Python, mounts: &mut Vec<Mount>, pip: bool) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(w) = &py.wheels {
         args.push("--no-index".into());
@@ -772,8 +774,21 @@ fn source_flags(py: &Python, mounts: &mut Vec<Mount>) -> Vec<String> {
         for e in &py.extra_index_urls {
             args.push(format!("--extra-index-url={e}"));
         }
+        if pip {
+            let mut hosts: Vec<&str> = py.index_url.iter().chain(&py.extra_index_urls).filter_map(|u| http_host(u)).collect();
+            hosts.dedup();
+            args.extend(hosts.iter().map(|h| format!("--trusted-host={h}")));
+        }
     }
     args
+}
+
+/// `host[:port]` of an `http://` URL (userinfo dropped), else None.
+fn http_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let netloc = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = netloc.rsplit_once('@').map(|(_, h)| h).unwrap_or(netloc);
+    (!host.is_empty()).then_some(host)
 }
 
 const PIP_ENV: [(&str, &str); 2] = [("PIP_DISABLE_PIP_VERSION_CHECK", "1"), ("PIP_ROOT_USER_ACTION", "ignore")];
@@ -798,7 +813,7 @@ fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
         ),
         Installer::Uv => {
             let mut mounts = cache_mounts("pip", spec, image).0;
-            let flags = source_flags(py, &mut mounts);
+            let flags = source_flags(py, &mut mounts, true);
             let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
             run(
                 "python: install uv (builder only)".into(),
@@ -965,7 +980,7 @@ pub fn layer_groups(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<Group
 /// whatever is missing), on the empty venv.
 fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
     let mut mounts = vec![Mount::Generated { target: DEPS_MOUNT.into(), files: vec![("group.txt".into(), g.text.clone())] }];
-    let flags = source_flags(py, &mut mounts);
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
     let env = installer_env(py, spec, image, &mut mounts);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     run(
@@ -984,7 +999,7 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
     let mut files: Vec<String> = py.requirements.iter().map(|r| r.value.clone()).collect();
     files.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()));
     let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: files }];
-    let flags = source_flags(py, &mut mounts);
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     let env = installer_env(py, spec, image, &mut mounts);
     let script = match (&py.pyproject, &py.lock) {
@@ -1018,7 +1033,7 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
 
 fn dev_install(py: &Python, t: &crate::spec::TestSpec, spec: &Spec, image: &str) -> Op {
     let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: t.requirements.iter().map(|r| r.value.clone()).collect() }];
-    let flags = source_flags(py, &mut mounts);
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
     let mut args: Vec<String> = flags;
     args.extend(t.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]));
     let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
@@ -1183,6 +1198,8 @@ exclude = ["**/__pycache__"]
     #[test]
     fn quoting() {
         assert_eq!(shell_quote("--index-url=https://x/y"), "--index-url=https://x/y");
+        assert_eq!(http_host("http://user:pw@10.0.0.1:8080/simple"), Some("10.0.0.1:8080"));
+        assert_eq!(http_host("https://pypi.org/simple"), None);
         assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
     }
 

@@ -325,3 +325,76 @@ pub fn tree_diff(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> 
     }
     diffs
 }
+
+/// A PEP 503 "simple" package index over plain HTTP, serving wheel
+/// directories under prefixes (`/PREFIX/simple/NAME/`, `/PREFIX/files/F`),
+/// reachable from build containers at the docker bridge gateway. It logs
+/// the paths asked for, so a test can see which index served what.
+pub struct Index {
+    /// `http://GATEWAY:PORT`
+    pub base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Index {
+    pub fn start(repos: &[(&str, PathBuf)]) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let gw = docker().args(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"]).output().unwrap();
+        let gw = String::from_utf8_lossy(&gw.stdout).trim().to_string();
+        assert!(!gw.is_empty(), "no docker bridge gateway");
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let repos: Vec<(String, PathBuf)> = repos.iter().map(|(p, d)| (p.to_string(), d.clone())).collect();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut line = String::new();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // skip the headers
+                let mut h = String::new();
+                while reader.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
+                    h.clear();
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                log2.lock().unwrap().push(path.clone());
+                let (status, ctype, body) = Self::answer(&repos, &path);
+                let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
+            }
+        });
+        Index { base: format!("http://{gw}:{port}"), log }
+    }
+
+    fn answer(repos: &[(String, PathBuf)], path: &str) -> (&'static str, &'static str, Vec<u8>) {
+        let not_found = ("404 Not Found", "text/plain", b"not found".to_vec());
+        let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let Some((_, dir)) = repos.iter().find(|(p, _)| Some(&p.as_str()) == parts.first()) else { return not_found };
+        let wheels: Vec<String> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|f| f.ends_with(".whl")).collect();
+        match parts.as_slice() {
+            [prefix, "simple", name] => {
+                let links: Vec<String> = wheels
+                    .iter()
+                    .filter(|w| norm(w.split('-').next().unwrap_or("")) == norm(name))
+                    .map(|w| format!("<a href=\"/{prefix}/files/{w}\">{w}</a><br>"))
+                    .collect();
+                if links.is_empty() {
+                    return not_found;
+                }
+                ("200 OK", "text/html", format!("<!DOCTYPE html><html><body>{}</body></html>", links.join("\n")).into_bytes())
+            }
+            [_, "files", file] if wheels.iter().any(|w| w == file) => ("200 OK", "application/octet-stream", std::fs::read(dir.join(file)).unwrap()),
+            _ => not_found,
+        }
+    }
+
+    /// Paths requested so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
