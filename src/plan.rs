@@ -190,7 +190,9 @@ pub fn cache_mounts(name: &str, spec: &Spec, image: &str) -> (Vec<Mount>, Vec<(S
         }
         "pip" => (vec![m("/root/.cache/pip", cache_id("pip", ""), Sharing::Locked)], vec![]),
         "uv" => (vec![m("/root/.cache/uv", cache_id("uv", ""), Sharing::Locked)], vec![("UV_CACHE_DIR".into(), "/root/.cache/uv".into())]),
-        "npm" => (vec![m("/root/.npm", cache_id("npm", ""), Sharing::Locked)], vec![]),
+        // The env points the tools at the mounts whatever HOME, GOPATH or
+        // the image set (the golang image's GOPATH is /go, not /root/go).
+        "npm" => (vec![m("/root/.npm", cache_id("npm", ""), Sharing::Locked)], vec![("npm_config_cache".into(), "/root/.npm".into())]),
         "cargo" => (
             vec![
                 m("/usr/local/cargo/registry", cache_id("cargo-registry", ""), Sharing::Locked),
@@ -202,7 +204,7 @@ pub fn cache_mounts(name: &str, spec: &Spec, image: &str) -> (Vec<Mount>, Vec<(S
         ),
         "go" => (
             vec![m("/root/go/pkg/mod", cache_id("go-mod", ""), Sharing::Shared), m("/root/.cache/go-build", cache_id("go-build", ""), Sharing::Shared)],
-            vec![],
+            vec![("GOMODCACHE".into(), "/root/go/pkg/mod".into()), ("GOCACHE".into(), "/root/.cache/go-build".into())],
         ),
         "hf" => (vec![m("/root/.cache/huggingface", cache_id("hf", ""), Sharing::Shared)], vec![("HF_HOME".into(), "/root/.cache/huggingface".into())]),
         "torch" => (vec![m("/root/.cache/torch", cache_id("torch", ""), Sharing::Shared)], vec![("TORCH_HOME".into(), "/root/.cache/torch".into())]),
