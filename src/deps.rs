@@ -44,6 +44,7 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("keep-pip", &py.keep_pip.to_string());
         line("compile", &py.compile.to_string());
         line("system-site-packages", &py.system_site_packages.to_string());
+        line("prune-tests", &py.prune_tests.to_string());
     }
     if let Some(r) = &spec.r {
         line("r-packages", &list(&r.packages));

@@ -987,7 +987,7 @@ fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     run(
         g.label.clone(),
-        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt")]),
+        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt{}", prune_tests(py))]),
         mounts,
         env,
         py.span.clone(),
@@ -1012,12 +1012,12 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
             };
             words(&[
                 format!("set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{}", shell_quote(&dir), compile_flag(py)),
-                quoted.join(" "),
+                quoted.join(" ") + &prune_tests(py),
             ])
         }
         _ => {
             let reqs: Vec<String> = py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
-            words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ")])
+            words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &prune_tests(py)])
         }
     };
     let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
@@ -1099,6 +1099,16 @@ fn create_user_script(name: &str, uid: u32, gid: u32) -> String {
 }
 
 /// Joins the non-empty parts of a command line with single spaces.
+/// Appended to the runtime venv's installs: each install deletes the test
+/// packages of what it installed (a `tests` dir below a package, never a
+/// top-level one), so with layers no diff whites out another layer's files.
+fn prune_tests(py: &Python) -> String {
+    if !py.prune_tests {
+        return String::new();
+    }
+    format!("; find {}/lib -path '*/site-packages/*/tests' -type d -prune -exec rm -rf {{}} +", shell_quote(&py.venv))
+}
+
 fn words(parts: &[String]) -> String {
     parts.iter().filter(|p| !p.is_empty()).map(String::as_str).collect::<Vec<_>>().join(" ")
 }

@@ -29,6 +29,11 @@ fn small_pin_bump_keeps_the_heavy_layer() {
     let before = layers(&p);
     let history = p.inspect("{{len .RootFS.Layers}}");
     assert!(history.parse::<usize>().unwrap() >= 5);
+    // Test suites shipped inside packages are pruned (numpy.testing, a
+    // module, stays).
+    let numpy_tests = "ls -d /opt/venv/lib/python3.11/site-packages/numpy/_core/tests 2>/dev/null | wc -l";
+    assert_eq!(p.run("sh", &["-c", numpy_tests]), "0");
+    assert_eq!(p.run("python", &["-c", "import numpy.testing; print('ok')"]), "ok");
 
     // Bump the small pin: only the last ("the rest") layer changes.
     p.write("requirements.txt", "numpy==2.1.3\nsix==1.17.0\n");
@@ -57,6 +62,11 @@ fn small_pin_bump_keeps_the_heavy_layer() {
     p.build(&["--target", "builder"]).assert_ok();
     let check = p.run("/opt/strata-pip/bin/python", &["-m", "pip", "--python", "/opt/venv/bin/python", "check"]);
     assert_eq!(check, "No broken requirements found.");
+
+    // prune-tests = false keeps them.
+    p.write("strata.toml", &spec.replace("[python]\n", "[python]\nprune-tests = false\n"));
+    p.build(&[]).assert_ok();
+    assert_eq!(p.run("sh", &["-c", numpy_tests]), "1");
 }
 
 #[test]

@@ -608,7 +608,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:4abf627c10a753dda293638d4150b844d78272c17bf00f008940265e11a5a0e4";
+    const GOLDEN: &str = "sha256:f6500d971207fe9e899efb8bdab7955431c0c99f7ec68db27213dcf000cc6f67";
 
     #[test]
     fn os_layer_is_shared_between_builder_and_runtime() {

@@ -219,6 +219,10 @@ pub struct Python {
     /// Extension: the venv sees the base image's site-packages (images
     /// like tensorflow/tensorflow ship the framework system-wide).
     pub system_site_packages: bool,
+    /// Extension (default true): delete the `tests` packages that
+    /// libraries ship inside themselves (numpy/_core/tests, pandas/tests…)
+    /// from the runtime venv; nothing imports them at run time.
+    pub prune_tests: bool,
     /// `layers`: package groups installed as layers of their own, heavy
     /// ones first (`None`: strata picks groups of known-heavy packages;
     /// `Some([])`: one install, one layer).

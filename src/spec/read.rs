@@ -536,6 +536,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
+    let prune_tests = t.bool(cx, "prune-tests", true)?;
     let layers = if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
     t.finish(schema::PYTHON)?;
     match (&pyproject, &lock) {
@@ -559,7 +560,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         }
         _ => {}
     }
-    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, layers, span })
+    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, prune_tests, layers, span })
 }
 
 /// A list of package-name lists (`layers`); empty when absent.
@@ -1007,6 +1008,7 @@ wheels = "wheels"
 keep-pip = true
 compile = false
 system-site-packages = true
+prune-tests = false
 layers = [["numpy"]]
 [r]
 if = "WITH_R"

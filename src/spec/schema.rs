@@ -123,6 +123,7 @@ pub const PYTHON: &[Key] = &[
     k("keep-pip", Ty::Bool, "keep pip/setuptools/wheel in the runtime venv (default false)"),
     k("compile", Ty::Bool, "byte-compile the venv at install time (default true)"),
     k("system-site-packages", Ty::Bool, "the venv sees the base image's site-packages (TensorFlow/CUDA base images)"),
+    k("prune-tests", Ty::Bool, "delete the test suites libraries ship inside their packages (numpy/_core/tests…) from the runtime venv (default true)"),
     k("layers", Ty::Groups, "groups of requirements installed as their own layers (default: heavy packages like torch get their own)"),
 ];
 
