@@ -7,6 +7,8 @@
 #   strata-test/busybox-multi:latest index of the two above (linux/amd64 + linux/386)
 #   strata-test/python:3.11          Debian 12 minbase + python3 (3.11), venv, pip, ca-certificates
 #                                    (+ the host's extra CAs, see add_host_cas)
+#   strata-test/dnf:latest           the python image + Debian's dnf and rpm, with a local rpm
+#                                    repository (strata-hello, strata-extra, strata-build)
 #
 # Idempotent: an image whose tag already exists is skipped. The python rootfs
 # tarball (debootstrap takes minutes) is cached at
@@ -137,6 +139,52 @@ python_image() {
     log "$tag: imported ($(docker run --rm "$tag" python3 --version))"
 }
 
+# dnf from Debian 12 (dnf 4, as Fedora/RHEL 8-9 ship) on the python image, and
+# a file:// rpm repository of three tiny noarch packages built with rpmbuild:
+# real dnf installs without a Fedora mirror (none is reachable here).
+dnf_image() {
+    local tag=strata-test/dnf:latest dir
+    if have_image "$tag"; then log "$tag: exists"; return; fi
+    dir=$(mktemp -d)
+    cat >"$dir/Dockerfile" <<'DOCKERFILE'
+FROM strata-test/python:3.11
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends dnf rpm createrepo-c file >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
+RUN <<'SCRIPT'
+set -e
+for name in strata-hello strata-extra strata-build; do
+  mkdir -p /tmp/rpm/SPECS
+  cat > /tmp/rpm/SPECS/$name.spec <<SPEC
+Name: $name
+Version: 1.0
+Release: 1
+Summary: strata test package $name
+License: MIT
+BuildArch: noarch
+AutoReqProv: no
+%description
+strata test package $name
+%install
+mkdir -p %{buildroot}/usr/share/$name
+echo $name > %{buildroot}/usr/share/$name/installed
+%files
+/usr/share/$name/installed
+SPEC
+  rpmbuild --quiet --define "_topdir /tmp/rpm" -bb /tmp/rpm/SPECS/$name.spec
+done
+mkdir -p /srv/rpm-repo && cp /tmp/rpm/RPMS/noarch/*.rpm /srv/rpm-repo/ && createrepo_c -q /srv/rpm-repo && rm -rf /tmp/rpm
+mkdir -p /etc/yum.repos.d /etc/dnf/vars
+printf '[strata-local]\nname=strata local\nbaseurl=file:///srv/rpm-repo\ngpgcheck=0\nenabled=1\n' > /etc/yum.repos.d/strata-local.repo
+# Debian is no rpm distribution: dnf cannot guess $releasever.
+echo 12 > /etc/dnf/vars/releasever
+SCRIPT
+DOCKERFILE
+    docker buildx build -q --provenance=false -t "$tag" "$dir" >/dev/null
+    rm -rf "$dir"
+    docker run --rm "$tag" dnf -q repoquery --available strata-hello >/dev/null || die "$tag: dnf cannot read its repository"
+    log "$tag: built"
+}
+
 # Per-arch tags plus a two-platform index, so multi-platform builds can use
 # `FROM strata-test/busybox-${TARGETARCH}` or `FROM strata-test/busybox-multi`.
 busybox_multi() {
@@ -160,4 +208,5 @@ have_image strata-test/busybox-amd64:latest || docker tag strata-test/busybox:la
 busybox_image strata-test/busybox-386:latest i386 linux/386
 busybox_multi
 python_image
+dnf_image
 docker image ls 'strata-test/*'

@@ -322,15 +322,15 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
     let mut venv_stage = None;
     let mut venv_layers: Option<Vec<(usize, usize, String)>> = None;
     if needs_builder {
-        let from = if builder_ref == base { StageBase::Stage(os) } else { StageBase::Image(builder_ref.clone()) };
+        // The builder starts from the image, not from the runtime's OS
+        // layer: build and runtime packages are parallel branches, so adding
+        // a runtime package never re-runs the build packages, the dependency
+        // install or the steps. A package the build needs too goes in
+        // `build-packages` as well (-dev packages pull their runtime libs).
+        let from = StageBase::Image(builder_ref.clone());
         let mut ops = Vec::new();
         if !spec.system.build_packages.is_empty() {
-            let mut bp: Vec<&str> = spec.system.build_packages.iter().map(|p| p.value.as_str()).collect();
-            if builder_ref != base {
-                // A separate builder image lacks the runtime packages; the
-                // build may need them (headers link against them).
-                bp.extend(spec.system.packages.iter().map(|p| p.value.as_str()));
-            }
+            let bp: Vec<&str> = spec.system.build_packages.iter().map(|p| p.value.as_str()).collect();
             ops.push(install_packages(spec, manager, &bp, &builder_ref, list_span(&spec.system.build_packages)));
         }
         let tools = stage(&mut stages, "builder-base", from, ops, "builder image + build packages");
@@ -1171,17 +1171,19 @@ exclude = ["**/__pycache__"]
     }
 
     #[test]
-    fn builder_shares_os_layer_and_mounts_only_requirements() {
+    fn builder_is_a_branch_of_its_own_and_mounts_only_requirements() {
         let p = plan(WEB);
         let b = &p.stages[p.stage_index("builder").unwrap()];
-        // builder ← py-venv ← py-tool ← builder-base ← os (shared)
+        // builder ← py-venv ← py-tool ← builder-base ← the image: not on the
+        // runtime's OS packages, so editing those re-runs nothing here
         let mut chain = vec![];
         let mut at = b.from.clone();
         while let StageBase::Stage(i) = at {
             chain.push(p.stages[i].name.clone());
             at = p.stages[i].from.clone();
         }
-        assert_eq!(chain, ["py-venv", "py-tool", "builder-base", "os"]);
+        assert_eq!(chain, ["py-venv", "py-tool", "builder-base"]);
+        assert!(matches!(at, StageBase::Image(_)), "{at:?}");
         let Op::Run(r) = &b.ops[0] else { panic!() };
         assert!(r.mounts.contains(&Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: vec!["requirements.txt".into()] }));
         assert!(r.script.contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata/deps/requirements.txt"), "{}", r.script);

@@ -1,6 +1,7 @@
 //! Where packages come from: `[python] index-url` / `extra-index-urls`
-//! (pip and uv against a real index over HTTP), the `apk` and `dnf`
-//! managers, and the npm/cargo/go cache presets.
+//! (pip and uv against a real index over HTTP), the `dnf` manager (real dnf,
+//! local rpm repository) and `apk` (a stand-in: no Alpine repository or
+//! apk-tools here), and the npm/cargo/go cache presets.
 
 mod common;
 
@@ -74,76 +75,48 @@ fn npm_cargo_go_cache_presets_persist_and_stay_out_of_the_image() {
     assert_eq!(p.run("sh", &["-c", "ls -d /root/.npm /usr/local/cargo /root/.cargo /root/go /root/.cache 2>/dev/null | wc -l"]), "0");
 }
 
-/// A stand-in package manager (no Alpine or Fedora repository is reachable
-/// from here): it refuses to run unless it gets the flags strata passes and
-/// its cache dir is a mount, "downloads" each package into the cache once
-/// and "installs" it as /usr/share/fake-pm/NAME. What is under test is
-/// strata's part: the commands, the cache mounts, build vs runtime branches,
-/// nothing of the cache in a layer, and the rebuild order.
-const FAKE_PM: &str = r#"#!/bin/sh
+/// A stand-in apk (no Alpine repository is reachable from here, and Debian
+/// ships no apk-tools): it refuses to run unless it gets the flags strata
+/// passes and its cache dir is a mount, "downloads" each package into the
+/// cache once and "installs" it as /usr/share/fake-apk/NAME. What is under
+/// test is strata's part: the command, the cache mount and its persistence,
+/// build vs runtime branches, nothing of the cache in a layer, rebuild order.
+const FAKE_APK: &str = r#"#!/bin/sh
 set -e
-tool=$(basename "$0")
-case $tool in
-  apk) cache=/var/cache/apk; want=add; flag=--cache-dir ;;
-  dnf) cache=/var/cache/dnf; want=install; flag=--setopt=keepcache=1 ;;
-esac
-[ "$1" = "$want" ] || { echo "$tool: expected $want, got $1" >&2; exit 2; }
-case " $* " in *" $flag "*) ;; *) echo "$tool: missing $flag" >&2; exit 2 ;; esac
-grep -q " $cache " /proc/mounts || { echo "$tool: $cache is not a cache mount" >&2; exit 3; }
+[ "$1" = add ] || { echo "apk: expected add, got $1" >&2; exit 2; }
+case " $* " in *" --cache-dir /var/cache/apk "*) ;; *) echo "apk: missing --cache-dir" >&2; exit 2 ;; esac
+grep -q " /var/cache/apk " /proc/mounts || { echo "apk: /var/cache/apk is not a cache mount" >&2; exit 3; }
 shift
-mkdir -p /usr/share/fake-pm
+mkdir -p /usr/share/fake-apk
 for a in "$@"; do
   case $a in -*|/*) continue ;; esac
-  if [ -f "$cache/$a.pkg" ]; then echo "$tool: $a from the cache"; else echo "$tool: downloading $a"; echo "$a" > "$cache/$a.pkg"; fi
-  echo "$tool" > "/usr/share/fake-pm/$a"
+  if [ -f "/var/cache/apk/$a.apk" ]; then echo "apk: $a from the cache"; else echo "apk: downloading $a"; echo "$a" > "/var/cache/apk/$a.apk"; fi
+  echo "$a" > "/usr/share/fake-apk/$a"
 done
 "#;
 
-fn fake_pm_image() -> &'static str {
+fn fake_apk_image() -> &'static str {
     static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("strata-fake-pm-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("strata-fake-apk-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("pm"), FAKE_PM).unwrap();
-        std::fs::write(dir.join("Dockerfile"), "FROM strata-test/busybox:latest\nCOPY --chmod=755 pm /sbin/apk\nCOPY --chmod=755 pm /usr/bin/dnf\n").unwrap();
-        let out = docker().current_dir(&dir).args(["buildx", "build", "-q", "-t", "strata-test/fake-pm:latest", "."]).output().unwrap();
+        std::fs::write(dir.join("apk"), FAKE_APK).unwrap();
+        std::fs::write(dir.join("Dockerfile"), "FROM strata-test/busybox:latest\nCOPY --chmod=755 apk /sbin/apk\n").unwrap();
+        let out = docker().current_dir(&dir).args(["buildx", "build", "-q", "-t", "strata-test/fake-apk:latest", "."]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let _ = std::fs::remove_dir_all(&dir);
     });
-    "strata-test/fake-pm:latest"
+    "strata-test/fake-apk:latest"
 }
 
-fn manager_end_to_end(manager: &str) {
-    let base = fake_pm_image();
-    let p = Project::from_example("hello");
-    let spec = |pkgs: &str| {
-        format!(
-            "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"{base}\"\n[system]\nmanager = \"{manager}\"\npackages = [{pkgs}]\nbuild-packages = [\"gcc\"]\n\
-             [[step]]\nname = \"native\"\nrun = \"test -f /usr/share/fake-pm/gcc && echo built-with-gcc > native.txt\"\noutputs = [\"native.txt\"]\n\
-             [app]\ncopy = [\"hello.sh\"]\n"
-        )
-    };
-    p.write("pm.toml", &spec("\"curl\""));
-    let b = p.build_file("pm.toml", &[]).assert_ok();
-    assert!(b.log.contains(&format!("system: {manager} install curl")), "{}", b.log);
-    // runtime package in the image, the build package only in the builder
-    assert_eq!(p.run("cat", &["/usr/share/fake-pm/curl"]), manager);
-    assert_eq!(p.run("sh", &["-c", "test -e /usr/share/fake-pm/gcc && echo leaked || echo absent"]), "absent");
-    assert_eq!(p.run("cat", &["/app/native.txt"]), "built-with-gcc");
-    // the downloads live in the cache mount, not in a layer
-    assert_eq!(p.run("sh", &["-c", &format!("ls /var/cache/{manager} 2>/dev/null | wc -l")]), "0");
-
-    // code edit: both package installs stay cached
-    p.write("hello.sh", &format!("echo edited {}\n", nonce()));
-    let b = p.build_file("pm.toml", &[]).assert_ok();
-    assert!(b.cached(&format!("system: {manager} install curl")) && b.cached(&format!("system: {manager} install gcc")), "{}", b.log);
-
-    // package list edit: the runtime install re-runs and finds curl in the
-    // cache mount the first build filled
-    p.write("pm.toml", &spec("\"curl\", \"jq\""));
-    let b = p.build_file("pm.toml", &[]).assert_ok();
-    assert!(b.log.contains(&format!("{manager}: curl from the cache")), "{}", b.log);
-    assert_eq!(p.run("cat", &["/usr/share/fake-pm/jq"]), manager);
+/// A spec for a manager test: `pkgs` in the runtime, `build` in the builder,
+/// where a step proves it is there; `extra` is appended (more steps).
+fn manager_spec(base: &str, manager: &str, pkgs: &str, build: &str, marker_dir: &str, extra: &str) -> String {
+    format!(
+        "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"{base}\"\n[system]\nmanager = \"{manager}\"\npackages = [{pkgs}]\nbuild-packages = [\"{build}\"]\n\
+         [[step]]\nname = \"native\"\nrun = \"test -e {marker_dir}/{build} && echo built-with-{build} > native.txt\"\noutputs = [\"native.txt\"]\n\
+         [app]\ncopy = [\"hello.sh\"]\n{extra}"
+    )
 }
 
 #[test]
@@ -151,13 +124,68 @@ fn apk_manager_end_to_end_with_a_stand_in_apk() {
     if !engine() {
         return;
     }
-    manager_end_to_end("apk");
+    let base = fake_apk_image();
+    let p = Project::from_example("hello");
+    let spec = |pkgs: &str| manager_spec(base, "apk", pkgs, "gcc", "/usr/share/fake-apk", "");
+    p.write("pm.toml", &spec("\"curl\""));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    assert!(b.log.contains("system: apk install curl"), "{}", b.log);
+    // runtime package in the image, the build package only in the builder
+    assert_eq!(p.run("cat", &["/usr/share/fake-apk/curl"]), "curl");
+    assert_eq!(p.run("sh", &["-c", "test -e /usr/share/fake-apk/gcc && echo leaked || echo absent"]), "absent");
+    assert_eq!(p.run("cat", &["/app/native.txt"]), "built-with-gcc");
+    // the downloads live in the cache mount, not in a layer
+    assert_eq!(p.run("sh", &["-c", "ls /var/cache/apk 2>/dev/null | wc -l"]), "0");
+
+    // code edit: both package installs stay cached
+    p.write("hello.sh", &format!("echo edited {}\n", nonce()));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    assert!(b.cached("system: apk install curl") && b.cached("system: apk install gcc"), "{}", b.log);
+
+    // package list edit: the runtime install re-runs and finds curl in the
+    // cache mount the first build filled
+    p.write("pm.toml", &spec("\"curl\", \"jq\""));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    assert!(b.log.contains("apk: curl from the cache"), "{}", b.log);
+    assert!(b.cached("system: apk install gcc"), "the builder's packages are another branch:\n{}", b.log);
+    assert_eq!(p.run("cat", &["/usr/share/fake-apk/jq"]), "jq");
 }
 
+/// Real dnf (Debian's dnf 4) against a local rpm repository
+/// (strata-test/dnf, scripts/base-images.sh).
 #[test]
-fn dnf_manager_end_to_end_with_a_stand_in_dnf() {
+fn dnf_manager_end_to_end_with_a_local_rpm_repository() {
     if !engine() {
         return;
     }
-    manager_end_to_end("dnf");
+    let base = "strata-test/dnf:latest";
+    let have = docker().args(["image", "inspect", base]).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(have, "{base} missing: run scripts/base-images.sh");
+    let p = Project::from_example("hello");
+    // A step with the dnf cache mounted by its id shows what the installs
+    // left in it (dnf keeps the repository metadata there).
+    let meta = "[caches.dnf-cache]\ntarget = \"/var/cache/dnf\"\nid = \"strata-dnf-strata-test_dnf_latest\"\nsharing = \"locked\"\n\
+                [[step]]\nname = \"meta\"\nrun = \"find /var/cache/dnf -name '*.solv' | wc -l > meta.txt\"\ncaches = [\"dnf-cache\"]\noutputs = [\"meta.txt\"]\nafter = [\"native\"]\n";
+    let spec = |pkgs: &str| manager_spec(base, "dnf", pkgs, "strata-build", "/usr/share", meta);
+    p.write("pm.toml", &spec("\"strata-hello\""));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    assert!(b.log.contains("system: dnf install strata-hello"), "{}", b.log);
+    assert_eq!(p.run("cat", &["/usr/share/strata-hello/installed"]), "strata-hello");
+    assert_eq!(p.run("sh", &["-c", "test -e /usr/share/strata-build && echo leaked || echo absent"]), "absent");
+    assert_eq!(p.run("cat", &["/app/native.txt"]), "built-with-strata-build");
+    // dnf's metadata is in the cache mount, and not in any layer
+    let solv: u32 = p.run("cat", &["/app/meta.txt"]).parse().unwrap();
+    assert!(solv > 0, "the dnf cache mount holds no repository metadata");
+    assert_eq!(p.run("sh", &["-c", "find /var/cache/dnf -type f 2>/dev/null | wc -l"]), "0");
+
+    p.write("hello.sh", &format!("echo edited {}\n", nonce()));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    assert!(b.cached("system: dnf install strata-hello") && b.cached("system: dnf install strata-build"), "{}", b.log);
+
+    p.write("pm.toml", &spec("\"strata-hello\", \"strata-extra\""));
+    let b = p.build_file("pm.toml", &[]).assert_ok();
+    // (whether the new runtime list ran here or in an earlier run of this
+    // test on the same engine, its result is in the image)
+    assert!(b.cached("system: dnf install strata-build"), "the builder's packages are another branch:\n{}", b.log);
+    assert_eq!(p.run("cat", &["/usr/share/strata-extra/installed"]), "strata-extra");
 }

@@ -608,10 +608,10 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:f6500d971207fe9e899efb8bdab7955431c0c99f7ec68db27213dcf000cc6f67";
+    const GOLDEN: &str = "sha256:4a77af5b424b9cd4a0f7de1f3380ee13773c11cd4ac9c01a5b95bd7282813b19";
 
     #[test]
-    fn os_layer_is_shared_between_builder_and_runtime() {
+    fn runtime_packages_install_once_and_not_in_the_builder() {
         let def = lowered(&["wheels"]).definition;
         let execs: Vec<String> = def
             .def
