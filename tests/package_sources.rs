@@ -142,13 +142,14 @@ fn apk_manager_end_to_end_with_a_stand_in_apk() {
     let b = p.build_file("pm.toml", &[]).assert_ok();
     assert!(b.cached("system: apk install curl") && b.cached("system: apk install gcc"), "{}", b.log);
 
-    // package list edit: the runtime install re-runs and finds curl in the
-    // cache mount the first build filled
-    p.write("pm.toml", &spec("\"curl\", \"jq\""));
+    // package list edit (a name new to this engine, so the install runs):
+    // it finds curl in the cache mount an earlier build filled
+    let jq = format!("jq{}", nonce());
+    p.write("pm.toml", &spec(&format!("\"curl\", \"{jq}\"")));
     let b = p.build_file("pm.toml", &[]).assert_ok();
     assert!(b.log.contains("apk: curl from the cache"), "{}", b.log);
     assert!(b.cached("system: apk install gcc"), "the builder's packages are another branch:\n{}", b.log);
-    assert_eq!(p.run("cat", &["/usr/share/fake-apk/jq"]), "jq");
+    assert_eq!(p.run("cat", &[&format!("/usr/share/fake-apk/{jq}")]), jq);
 }
 
 /// Real dnf (Debian's dnf 4) against a local rpm repository
