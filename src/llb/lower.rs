@@ -86,12 +86,16 @@ pub struct Lowered {
     pub history: Vec<String>,
 }
 
+/// A lowered stage: its state, the image env its commands run with, and
+/// the history entries of its layers.
+type StageOut = (Output, Vec<String>, Vec<String>);
+
 struct Lowering<'a> {
     g: Graph,
     lines: Option<crate::diag::LineIndex<'a>>,
     inputs: &'a Inputs<'a>,
     plan: &'a Plan,
-    stages: Vec<Option<(Output, Vec<String>, Vec<String>)>>,
+    stages: Vec<Option<StageOut>>,
     context: Option<Output>,
 }
 
@@ -106,7 +110,7 @@ pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
 impl Lowering<'_> {
     /// Lowers a stage (memoised): its final output, the env its commands
     /// run with, and the history of every layer above the image.
-    fn stage(&mut self, idx: usize) -> (Output, Vec<String>, Vec<String>) {
+    fn stage(&mut self, idx: usize) -> StageOut {
         if let Some(done) = &self.stages[idx] {
             return done.clone();
         }
@@ -196,7 +200,7 @@ impl Lowering<'_> {
             // in the main context (selected by the copy below).
             FileSource::Named(name) => {
                 let ctx = self.context();
-                self.copy_into_scratch(ctx, &[name.clone()], &format!("context: {name}/"), true)
+                self.copy_into_scratch(ctx, std::slice::from_ref(name), &format!("context: {name}/"), true)
             }
             FileSource::Stage(i) => self.stage(*i).0,
         }

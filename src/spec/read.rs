@@ -106,19 +106,30 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
 
 fn variant_names(doc: &DeTable<'_>) -> Result<Vec<Sp<String>>> {
     let Some(v) = doc.get("variants") else { return Ok(vec![]) };
+    let mut out = Vec::new();
+    for (name, span, _) in named_tables(v, "variants", "variant")? {
+        if RESERVED_TARGETS.contains(&name.as_str()) {
+            return Err(Diagnostic::new(span, format!("variant name `{name}` is a built-in target ({})", RESERVED_TARGETS.join(", "))));
+        }
+        out.push(Sp::new(name, span));
+    }
+    Ok(out)
+}
+
+/// The `[SECTION.NAME]` tables of a section (`caches`, `variants`): each
+/// name checked (lowercase letters, digits, `-`, `_`), with its span and value.
+#[allow(clippy::type_complexity)]
+fn named_tables<'a, 'i>(v: &'a Spanned<DeValue<'i>>, section: &str, what: &str) -> Result<Vec<(String, Span, &'a Spanned<DeValue<'i>>)>> {
     let DeValue::Table(t) = v.get_ref() else {
-        return Err(Diagnostic::new(v.span(), "`variants` must be a table of [variants.NAME] tables"));
+        return Err(Diagnostic::new(v.span(), format!("`{section}` must be a table of [{section}.NAME] tables")));
     };
     let mut out = Vec::new();
-    for (k, _) in t.iter() {
+    for (k, val) in t.iter() {
         let name = k.get_ref().to_string();
         if !valid_name(&name) {
-            return Err(Diagnostic::new(k.span(), format!("invalid variant name `{name}`: use lowercase letters, digits, `-` and `_`")));
+            return Err(Diagnostic::new(k.span(), format!("invalid {what} name `{name}`: use lowercase letters, digits, `-` and `_`")));
         }
-        if RESERVED_TARGETS.contains(&name.as_str()) {
-            return Err(Diagnostic::new(k.span(), format!("variant name `{name}` is a built-in target ({})", RESERVED_TARGETS.join(", "))));
-        }
-        out.push(Sp::new(name, k.span()));
+        out.push((name, k.span(), val));
     }
     Ok(out)
 }
@@ -669,21 +680,14 @@ fn parse_sharing(s: &Sp<String>) -> Result<Sharing> {
 }
 
 fn read_caches(cx: &Cx, v: &Spanned<DeValue<'_>>) -> Result<BTreeMap<String, CacheDef>> {
-    let DeValue::Table(t) = v.get_ref() else {
-        return Err(Diagnostic::new(v.span(), "`caches` must be a table of [caches.NAME] tables"));
-    };
     let mut out = BTreeMap::new();
-    for (k, val) in t.iter() {
-        let name = k.get_ref().to_string();
-        if !valid_name(&name) {
-            return Err(Diagnostic::new(k.span(), format!("invalid cache name `{name}`: use lowercase letters, digits, `-` and `_`")));
-        }
+    for (name, name_span, val) in named_tables(v, "caches", "cache")? {
         let mut c = table_of(val, &format!("caches.{name}"))?;
         let target = match c.str(cx, "target")? {
             Some(t) if t.value.starts_with('/') => t.value,
             Some(t) => return Err(Diagnostic::new(t.span, format!("`caches.{name}.target` must be an absolute path"))),
             None if CACHE_PRESETS.contains(&name.as_str()) => String::new(),
-            None => return Err(Diagnostic::new(k.span(), format!("missing required key `caches.{name}.target`"))),
+            None => return Err(Diagnostic::new(name_span, format!("missing required key `caches.{name}.target`"))),
         };
         let sharing = match c.str(cx, "sharing")? {
             Some(s) => parse_sharing(&s)?,
