@@ -80,6 +80,8 @@ fn auto_groups_with_uv() {
     p.write("strata.toml", &spec);
     let b = p.build(&["--build-arg", "INSTALLER=uv"]).assert_ok();
     assert!(b.log.contains("python: layer scientific"), "{}", b.log);
+    // uv comes straight out of its wheel in the wheelhouse (no pip run)
+    assert!(b.log.contains("python: install uv from the wheelhouse (builder only)"), "{}", b.log);
     assert_eq!(docker().args(["run", "--rm", &p.tag]).output().unwrap().stdout, b"2.1.3 1.16.0\n");
     assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0", "no installer in the runtime venv");
 }
