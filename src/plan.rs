@@ -1027,7 +1027,7 @@ fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     run(
         g.label.clone(),
-        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt{}", prune_tests(py))]),
+        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt{}", venv_cleanup(py))]),
         mounts,
         env,
         py.span.clone(),
@@ -1052,12 +1052,12 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
             };
             words(&[
                 format!("set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{}", shell_quote(&dir), compile_flag(py)),
-                quoted.join(" ") + &prune_tests(py),
+                quoted.join(" ") + &venv_cleanup(py),
             ])
         }
         _ => {
             let reqs: Vec<String> = py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
-            words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &prune_tests(py)])
+            words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &venv_cleanup(py)])
         }
     };
     let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
@@ -1138,17 +1138,28 @@ fn create_user_script(name: &str, uid: u32, gid: u32) -> String {
     )
 }
 
-/// Joins the non-empty parts of a command line with single spaces.
-/// Appended to the runtime venv's installs: each install deletes the test
-/// packages of what it installed (a `tests` dir below a package, never a
-/// top-level one), so with layers no diff whites out another layer's files.
-fn prune_tests(py: &Python) -> String {
-    if !py.prune_tests {
-        return String::new();
+/// Appended to the runtime venv's installs; each install cleans up what it
+/// installed, so with layers no diff whites out another layer's files.
+/// `prune-tests`: the `tests` dirs below a package (never a top-level one).
+fn venv_cleanup(py: &Python) -> String {
+    let venv = shell_quote(&py.venv);
+    let mut out = String::new();
+    if py.prune_tests {
+        out += &format!("; find {venv}/lib -path '*/site-packages/*/tests' -type d -prune -exec rm -rf {{}} +");
     }
-    format!("; find {}/lib -path '*/site-packages/*/tests' -type d -prune -exec rm -rf {{}} +", shell_quote(&py.venv))
+    if py.installer.value == Installer::Uv {
+        // uv records the mtime of the wheel it installed from (a build
+        // context file, so it differs per checkout) in uv_cache.json and
+        // hashes that into RECORD; nothing reads it in a runtime venv. Drop
+        // both so the same pins give the same venv bytes.
+        out += &format!(
+            "; for f in {venv}/lib/python*/site-packages/*.dist-info/uv_cache.json; do [ -e \"$f\" ] || continue; rm -f \"$f\"; sed -i '/uv_cache\\.json,/d' \"${{f%/uv_cache.json}}/RECORD\"; done"
+        );
+    }
+    out
 }
 
+/// Joins the non-empty parts of a command line with single spaces.
 fn words(parts: &[String]) -> String {
     parts.iter().filter(|p| !p.is_empty()).map(String::as_str).collect::<Vec<_>>().join(" ")
 }

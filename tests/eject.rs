@@ -69,3 +69,12 @@ fn media_server_ejects_to_the_same_image() {
     // build could reuse the step from another test's secret.
     same_image_both_ways("media-server", &args, &["--no-cache-filter", "license"], &[("license.txt", "eject-license")]);
 }
+
+/// uv (taken out of the wheelhouse's uv wheel) and auto dependency layers.
+#[test]
+fn analytics_ejects_to_the_same_image() {
+    if !engine() {
+        return;
+    }
+    same_image_both_ways("analytics", &["--build-arg", PY], &[], &[]);
+}
