@@ -274,8 +274,7 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         stages.len() - 1
     };
 
-    // --- OS layer of the runtime image. Shared with the builder when both
-    // start from the same image, so it is built once.
+    // --- OS layer of the runtime image (the builder is a branch of its own).
     let mut pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
     if image.init && !pkgs.contains(&"tini") {
         pkgs.push("tini");
@@ -514,6 +513,13 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         let mut ops = Vec::new();
         let from = match (python, venv_stage) {
             (Some(py), Some(v)) => {
+                // The tests run on the builder's venv, which is a branch
+                // apart from the runtime's OS packages: they may import a
+                // library that needs one (libpq5, libgl1), so install them.
+                if !spec.system.packages.is_empty() {
+                    let rt: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
+                    ops.push(install_packages(spec, manager, &rt, &builder_ref, list_span(&spec.system.packages)));
+                }
                 if !t.requirements.is_empty() {
                     for r in &t.requirements {
                         context.include.push(trim_dir(&r.value));
@@ -1325,6 +1331,10 @@ copy = ["app.py"]
         assert_eq!(n.from, StageBase::Stage(a));
     }
 
+    fn spec_packages(src: &str) -> Vec<String> {
+        crate::spec::load(src, &BTreeMap::new()).unwrap().system.packages.iter().map(|p| p.value.clone()).collect()
+    }
+
     #[test]
     fn targets_and_uv() {
         let src = WEB.replace("[python]\n", "[python]\ninstaller = \"uv\"\n") + "[test]\nrun = \"pytest -q\"\nrequirements = [\"requirements-dev.txt\"]\ninputs = [\"tests/\"]\n";
@@ -1345,6 +1355,9 @@ copy = ["app.py"]
         assert!(r.mounts.iter().any(|m| matches!(m, Mount::Cache { target, .. } if target == "/root/.cache/uv")));
         let test = &p.stages[p.stage_index("test").unwrap()];
         assert!(test.ops.iter().any(|o| o.name() == "test: copy tests/"));
+        // the runtime's OS packages are there for the tests (the builder has not got them)
+        assert_eq!(spec_packages(&src), ["libpq5"]);
+        assert_eq!(test.ops[0].name(), "system: apt-get install libpq5");
         assert_eq!(test.ops.last().unwrap().name(), "test: pytest -q");
     }
 

@@ -36,6 +36,23 @@ fn deps_target_is_labelled_with_the_offline_digest() {
     assert_ne!(String::from_utf8_lossy(&strata(&["plan", "--deps-digest", "--build-arg", PY], &p.dir).stdout).trim(), label);
 }
 
+/// The builder is a branch apart from the runtime's OS packages; the test
+/// target (which runs on the builder's venv) still gets them.
+#[test]
+fn runtime_packages_reach_the_test_target_not_the_builder() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("python-web");
+    let spec = std::fs::read_to_string(p.dir.join("strata.toml")).unwrap().replace("packages = [\"libexpat1\"]", "packages = [\"libexpat1\", \"procps\"]");
+    assert!(spec.contains("\"procps\""));
+    p.write("t.toml", &format!("{spec}\n[test]\nrun = \"command -v ps && python -c 'import flask' && echo tests-ran-{}\"\n", nonce()));
+    let b = p.build_file("t.toml", &["--target", "test"]).assert_ok();
+    assert!(b.log.contains("tests-ran-"), "{}", b.log);
+    p.build_file("t.toml", &["--target", "builder"]).assert_ok();
+    assert_eq!(p.run("sh", &["-c", "command -v ps || echo none"]), "none");
+}
+
 #[test]
 fn builder_target_and_unknown_target() {
     if !engine() {
