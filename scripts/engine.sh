@@ -105,13 +105,6 @@ install_engine() {
     ln -sfn "$STRATA_PREFIX/usr/libexec/docker/cli-plugins/docker-buildx" "$BUILDX_LINK"
 }
 
-# Bridge MTU = MTU of the default-route interface when it is below 1500
-# (this VM's eth0 has 1400; a 1500 bridge stalls large downloads in containers).
-host_mtu() {
-    local dev
-    dev=$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
-    [[ -n $dev && -r /sys/class/net/$dev/mtu ]] && cat "/sys/class/net/$dev/mtu" || echo 1500
-}
 
 write_configs() {
     mkdir -p "$STRATA_RUN" "$STRATA_LOG" "$CTRD_STATE" "$CTRD_ROOT" /etc/docker "$DATA_ROOT"
@@ -130,7 +123,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 EOF
 
     local mtu snap
-    mtu=$(host_mtu)
+    mtu=$(strata_host_mtu)
     if [[ $STORE == containerd ]]; then snap=true; else snap=false; fi
     # Everything dockerd is configured with lives in this file (flags would conflict with it).
     cat >"$DAEMON_JSON" <<EOF
@@ -216,21 +209,6 @@ print_status() {
     ((ok))
 }
 
-# Send SIGTERM to the process in pid file $1 (if it is a live $2) and wait.
-stop_pid() {
-    local f=$1 comm=$2 pid _
-    strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
-    pid=$(<"$f")
-    log "stopping $comm (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-        strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
-        sleep 0.5
-    done
-    log "$comm did not exit after 30 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$f"
-}
 
 cmd_up() {
     if docker_answers; then
@@ -257,21 +235,15 @@ cmd_down() {
         log "an engine answers on $STRATA_DOCKER_SOCK but was not started by this script; leaving it alone"
         return 0
     fi
-    stop_pid "$DOCKERD_PID" dockerd
-    stop_pid "$CTRD_PID" containerd
+    strata_stop_pid "$DOCKERD_PID" dockerd
+    strata_stop_pid "$CTRD_PID" containerd
     log "engine stopped"
 }
 
-# One up/down at a time (e.g. parallel test jobs): never start a second engine.
-lock() {
-    mkdir -p "$STRATA_RUN"
-    exec 9>"$STRATA_RUN/lock"
-    flock -w 120 9 || die "timed out waiting for $STRATA_RUN/lock"
-}
 
 case ${1:-up} in
-    up) lock; cmd_up ;;
-    down) lock; cmd_down ;;
+    up) strata_lock "$STRATA_RUN"; cmd_up ;;
+    down) strata_lock "$STRATA_RUN"; cmd_down ;;
     status) print_status ;;
     *) die "usage: $0 [up|down|status]" ;;
 esac

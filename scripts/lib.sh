@@ -93,3 +93,37 @@ strata_pid_alive() {
     # /proc/PID/stat: "PID (comm) STATE ..."
     [[ $stat == "$pid ($comm) "* && $stat != "$pid ($comm) Z"* ]]
 }
+
+# Send SIGTERM to the process in pid file $1 (if it is a live $2) and wait;
+# SIGKILL after 30 s. $3: how to name it in the log ("containerd", "old dockerd").
+strata_stop_pid() {
+    local f=$1 comm=$2 label=${3:-$2} pid _
+    strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
+    pid=$(<"$f")
+    log "stopping $label (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+        strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
+        sleep 0.5
+    done
+    log "$label did not exit after 30 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$f"
+}
+
+# The MTU of the default route's device (1500 if unknown). The daemons'
+# bridges use it: this VM's eth0 has 1400, and a 1500 bridge stalls large
+# downloads in containers.
+strata_host_mtu() {
+    local dev
+    dev=$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
+    [[ -n $dev && -r /sys/class/net/$dev/mtu ]] && cat "/sys/class/net/$dev/mtu" || echo 1500
+}
+
+# One up/down at a time per engine (parallel test jobs), so a second engine
+# is never started: lock fd 9 on DIR/lock (daemons are started with 9>&-).
+strata_lock() {
+    mkdir -p "$1"
+    exec 9>"$1/lock"
+    flock -w 120 9 || die "timed out waiting for $1/lock"
+}

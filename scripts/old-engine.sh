@@ -84,11 +84,6 @@ check_deps() {
     done
 }
 
-host_mtu() {
-    local dev
-    dev=$(ip route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
-    [[ -n $dev && -r /sys/class/net/$dev/mtu ]] && cat "/sys/class/net/$dev/mtu" || echo 1500
-}
 
 write_configs() {
     mkdir -p "$OLD_RUN" "$STRATA_LOG" "$CTRD_STATE" "$CTRD_ROOT" "$DATA_ROOT" "$EXEC_ROOT" /etc/docker
@@ -112,7 +107,7 @@ EOF
     cat >"$OLD_JSON" <<EOF
 {
   "features": { "buildkit": true },
-  "mtu": $(host_mtu),
+  "mtu": $(strata_host_mtu),
   "cgroup-parent": "/strata-old",
   "deprecated-key-path": "$OLD_LIB/key.json"
 }
@@ -125,7 +120,7 @@ setup_network() {
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
         ip link add "$BRIDGE" type bridge
         ip addr add "$BRIDGE_ADDR" dev "$BRIDGE"
-        ip link set "$BRIDGE" mtu "$(host_mtu)"
+        ip link set "$BRIDGE" mtu "$(strata_host_mtu)"
     fi
     ip link set "$BRIDGE" up
     [[ ${STRATA_OLD_NAT:-1} == 1 ]] || return 0
@@ -222,20 +217,6 @@ print_status() {
     return $ok
 }
 
-stop_pid() {
-    local f=$1 comm=$2 pid _
-    strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
-    pid=$(<"$f")
-    log "stopping old $comm (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do
-        strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
-        sleep 0.5
-    done
-    log "old $comm did not exit after 30 s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    rm -f "$f"
-}
 
 cmd_up() {
     if old_answers; then
@@ -252,21 +233,16 @@ cmd_up() {
 }
 
 cmd_down() {
-    stop_pid "$DOCKERD_PID" dockerd
-    stop_pid "$CTRD_PID" containerd
+    strata_stop_pid "$DOCKERD_PID" dockerd "old dockerd"
+    strata_stop_pid "$CTRD_PID" containerd "old containerd"
     teardown_network
     log "old engine stopped"
 }
 
-lock() {
-    mkdir -p "$OLD_RUN"
-    exec 9>"$OLD_RUN/lock"
-    flock -w 120 9 || die "timed out waiting for $OLD_RUN/lock"
-}
 
 case ${1:-up} in
-    up) [[ $(id -u) == 0 ]] || die "must run as root"; lock; cmd_up ;;
-    down) [[ $(id -u) == 0 ]] || die "must run as root"; lock; cmd_down ;;
+    up) [[ $(id -u) == 0 ]] || die "must run as root"; strata_lock "$OLD_RUN"; cmd_up ;;
+    down) [[ $(id -u) == 0 ]] || die "must run as root"; strata_lock "$OLD_RUN"; cmd_down ;;
     status) print_status ;;
     env)
         echo "export DOCKER_HOST=unix://$OLD_SOCK"
