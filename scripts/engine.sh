@@ -126,12 +126,17 @@ EOF
     mtu=$(strata_host_mtu)
     if [[ $STORE == containerd ]]; then snap=true; else snap=false; fi
     # Everything dockerd is configured with lives in this file (flags would conflict with it).
+    # Build-cache GC: BuildKit's default keeps 20 % of the disk free, and on a
+    # machine with ~20 % free it evicts cache records in the middle of a test
+    # run (a step that was CACHED a build ago runs again). Prune only when the
+    # cache passes 40 GB or the disk is nearly full, never below 10 GB.
     cat >"$DAEMON_JSON" <<EOF
 {
   "features": { "containerd-snapshotter": $snap },
   "data-root": "$DATA_ROOT",
   "containerd": "$CTRD_SOCK",
-  "mtu": $mtu
+  "mtu": $mtu,
+  "builder": { "gc": { "enabled": true, "defaultReservedSpace": "10GB", "defaultMaxUsedSpace": "40GB", "defaultMinFreeSpace": "2GB" } }
 }
 EOF
     if [[ $STORE == classic ]]; then
