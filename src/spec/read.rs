@@ -1056,9 +1056,23 @@ caches = ["pip"]
         let s = load_ok(src);
         assert_eq!(s.steps.len(), 1);
         assert!(s.r.is_some());
-        for k in super::schema::TOP {
-            assert!(src.contains(&format!("[{}", k.name)) || src.starts_with(k.name), "the kitchen-sink spec lacks `{}`", k.name);
+        // Every key of every table is set above, so the debug assertion in
+        // `finish` has seen each one read.
+        // pyproject + lock exclude requirements: a second spec has them.
+        let lock_src = "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\n";
+        assert!(load_ok(lock_src).python.unwrap().lock.is_some());
+        let both = format!("{src}\n{lock_src}");
+        fn walk(keys: &[super::schema::Key], src: &str) {
+            use super::schema::Ty;
+            for k in keys {
+                let set = src.contains(&format!("\n{} = ", k.name)) || src.contains(&format!(" {} = ", k.name)) || src.contains(&format!("[{}", k.name)) || src.contains(&format!("[[{}]]", k.name)) || src.starts_with(k.name);
+                assert!(set, "the kitchen-sink spec lacks `{}`", k.name);
+                if let Ty::Table(sub) | Ty::TableArray(sub) | Ty::NamedTables(sub) = k.ty {
+                    walk(sub, src);
+                }
+            }
         }
+        walk(super::schema::TOP, &both);
     }
 
     #[test]
