@@ -68,23 +68,7 @@ install_engine() {
     if [[ -s $marker && -x $STRATA_PREFIX/usr/sbin/dockerd && -x $STRATA_PREFIX/usr/bin/containerd ]]; then
         :
     else
-        local debs=$STRATA_CACHE/debs conf
-        mkdir -p "$debs"
-        conf=$(strata_apt_config unstable unstable amd64)
-        log "downloading from Debian unstable: ${UNSTABLE_PKGS[*]}"
-        rm -f "$debs"/*.deb
-        # apt-get download writes into the current directory.
-        (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "${UNSTABLE_PKGS[@]}" >&2) || {
-            log "download failed; refreshing lists and retrying"
-            conf=$(STRATA_APT_REFRESH=1 strata_apt_config unstable unstable amd64)
-            (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "${UNSTABLE_PKGS[@]}" >&2)
-        }
-        rm -rf "$STRATA_PREFIX"
-        mkdir -p "$STRATA_PREFIX"
-        local d
-        for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$STRATA_PREFIX"; done
-        (cd "$debs" && ls -1 ./*.deb) >"$marker"
-        log "unpacked into $STRATA_PREFIX: $(tr '\n' ' ' <"$marker")"
+        strata_unpack_debs unstable unstable "$STRATA_CACHE/debs" "$STRATA_PREFIX" "${UNSTABLE_PKGS[@]}"
         # Unstable moves on; the tests were written against these versions.
         "$STRATA_PREFIX/usr/sbin/dockerd" --version | grep -q ' 28\.5\.' ||
             log "WARNING: expected dockerd 28.5.x, got: $("$STRATA_PREFIX/usr/sbin/dockerd" --version)"

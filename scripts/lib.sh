@@ -83,6 +83,31 @@ strata_apt_install_system() {
     fi
 }
 
+# strata_unpack_debs APTNAME SUITE DEBS_DIR PREFIX PKG...
+# Downloads PKG... with the private apt config APTNAME/SUITE (refreshing its
+# lists once if a download fails: mirrors move on) into DEBS_DIR and unpacks
+# them into a fresh PREFIX with dpkg-deb -x (nothing registered with dpkg).
+# PREFIX/.installed lists the unpacked .debs.
+strata_unpack_debs() {
+    local name=$1 suite=$2 debs=$3 prefix=$4 conf d
+    shift 4
+    mkdir -p "$debs"
+    conf=$(strata_apt_config "$name" "$suite" amd64)
+    log "downloading from Debian $suite: $*"
+    rm -f "$debs"/*.deb
+    # apt-get download writes into the current directory.
+    (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "$@" >&2) || {
+        log "download failed; refreshing lists and retrying"
+        conf=$(STRATA_APT_REFRESH=1 strata_apt_config "$name" "$suite" amd64)
+        (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "$@" >&2)
+    }
+    rm -rf "$prefix"
+    mkdir -p "$prefix"
+    for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$prefix"; done
+    (cd "$debs" && ls -1 ./*.deb) >"$prefix/.installed"
+    log "unpacked into $prefix: $(tr '\n' ' ' <"$prefix/.installed")"
+}
+
 # True if the pid in file $1 is a live (not zombie) process named $2.
 strata_pid_alive() {
     local f=$1 comm=$2 pid stat

@@ -54,22 +54,7 @@ install_old() {
     if [[ -s $marker && -x $OLD_PREFIX/usr/sbin/dockerd && -x $OLD_PREFIX/usr/bin/containerd ]]; then
         return
     fi
-    local debs=$STRATA_CACHE/debs-old conf
-    mkdir -p "$debs"
-    conf=$(strata_apt_config old bookworm amd64)
-    log "downloading from Debian 12: ${OLD_PKGS[*]}"
-    rm -f "$debs"/*.deb
-    (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "${OLD_PKGS[@]}" >&2) || {
-        log "download failed; refreshing lists and retrying"
-        conf=$(STRATA_APT_REFRESH=1 strata_apt_config old bookworm amd64)
-        (cd "$debs" && APT_CONFIG=$conf apt-get -qq download "${OLD_PKGS[@]}" >&2)
-    }
-    rm -rf "$OLD_PREFIX"
-    mkdir -p "$OLD_PREFIX"
-    local d
-    for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$OLD_PREFIX"; done
-    (cd "$debs" && ls -1 ./*.deb) >"$marker"
-    log "unpacked into $OLD_PREFIX: $(tr '\n' ' ' <"$marker")"
+    strata_unpack_debs old bookworm "$STRATA_CACHE/debs-old" "$OLD_PREFIX" "${OLD_PKGS[@]}"
     "$OLD_PREFIX/usr/sbin/dockerd" --version | grep -q ' 20\.10\.' ||
         log "WARNING: expected dockerd 20.10.x, got: $("$OLD_PREFIX/usr/sbin/dockerd" --version)"
 }
