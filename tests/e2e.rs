@@ -44,8 +44,7 @@ fn spec_errors_show_the_spec_line() {
     }
     let p = Project::from_example("hello");
     p.write("bad.toml", "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\nentrypont = [\"sh\"]\n");
-    let b = p.build_file("bad.toml", &[]);
-    assert!(!b.ok);
+    let b = p.build_file("bad.toml", &[]).assert_failed();
     assert!(b.log.contains("bad.toml:5:1: unknown key `entrypont` in [image]; did you mean `entrypoint`?"), "{}", b.log);
     // buildx frames the offending line from the source map we attached
     assert!(b.log.contains(">>> entrypont = [\"sh\"]"), "{}", b.log);
@@ -61,8 +60,7 @@ fn failing_step_points_at_its_spec_line() {
         "bad.toml",
         "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/python:3.11\"\n[system]\npackages = [\"no-such-package-strata\"]\n",
     );
-    let b = p.build_file("bad.toml", &[]);
-    assert!(!b.ok);
+    let b = p.build_file("bad.toml", &[]).assert_failed();
     assert!(b.log.contains("Unable to locate package no-such-package-strata"), "{}", b.log);
     // Our op digests match BuildKit's, so its source map finds the line.
     assert!(b.log.contains("bad.toml:6"), "{}", b.log);

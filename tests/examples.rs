@@ -74,8 +74,7 @@ fn media_server_native_step_secret_and_init() {
 
     // Without the secret the step fails and says which secret. (Secret
     // values are not part of cache keys, so force the step to run.)
-    let b = Project::from_example("media-server").build(&["--build-arg", PY, "--no-cache-filter", "license"]);
-    assert!(!b.ok);
+    let b = Project::from_example("media-server").build(&["--build-arg", PY, "--no-cache-filter", "license"]).assert_failed();
     assert!(b.log.contains("license_key"), "{}", b.log);
 }
 

@@ -62,8 +62,7 @@ fn builder_target_and_unknown_target() {
     p.build(&["--target", "builder"]).assert_ok();
     // the builder has the installer (the runtime does not) and the venv
     assert_eq!(p.run("sh", &["-c", "test -x /opt/strata-pip/bin/pip && test -x /opt/venv/bin/flask && echo ok"]), "ok");
-    let b = p.build(&["--target", "nope"]);
-    assert!(!b.ok);
+    let b = p.build(&["--target", "nope"]).assert_failed();
     assert!(b.log.contains("unknown target \"nope\"; this spec has: builder, deps, runtime"), "{}", b.log);
 }
 
@@ -155,8 +154,7 @@ fn call_targets_outline_and_check() {
     assert!(out.contains("no warnings found"), "{out}");
     let q = Project::from_example("hello");
     q.write("lint.toml", "# syntax=strata:dev\nversion = 1\n[args]\nUNUSED = \"x\"\n[image]\nbase = \"strata-test/busybox:1\"\nuser = \"root\"\n");
-    let b = q.build_file("lint.toml", &["--call", "check"]);
-    assert!(!b.ok);
+    let b = q.build_file("lint.toml", &["--call", "check"]).assert_failed();
     assert!(b.log.contains("UnusedArg") && b.log.contains("RootUser"), "{}", b.log);
     assert!(b.log.contains("lint.toml:4"), "warning points at the spec line:\n{}", b.log);
 }

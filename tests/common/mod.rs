@@ -174,6 +174,11 @@ impl Build {
         self
     }
 
+    pub fn assert_failed(self) -> Self {
+        assert!(!self.ok, "build succeeded but must fail:\n{}", self.log);
+        self
+    }
+
     /// Vertex name → whether BuildKit reported it CACHED.
     pub fn vertices(&self) -> BTreeMap<String, bool> {
         let mut names: BTreeMap<String, String> = BTreeMap::new();
