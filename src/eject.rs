@@ -41,7 +41,7 @@ pub fn eject(plan: &Plan, target: usize, spec_file: &str) -> Ejected {
     let mut named: BTreeSet<String> = BTreeSet::new();
     for &i in &stages {
         for op in &plan.stages[i].ops {
-            for src in sources(op) {
+            for src in op.sources() {
                 if let FileSource::Named(n) = src {
                     named.insert(n.clone());
                 }
@@ -79,7 +79,7 @@ fn reachable(plan: &Plan, target: usize) -> Vec<usize> {
             todo.push(b);
         }
         for op in &s.ops {
-            for src in sources(op) {
+            for src in op.sources() {
                 if let FileSource::Stage(b) = src {
                     todo.push(*b);
                 }
@@ -94,21 +94,6 @@ fn reachable(plan: &Plan, target: usize) -> Vec<usize> {
     let mut order: Vec<usize> = seen.into_iter().filter(|&i| i != target).collect();
     order.push(target);
     order
-}
-
-fn sources(op: &Op) -> Vec<&FileSource> {
-    match op {
-        Op::Copy { from, .. } => vec![from],
-        Op::Run(r) => r
-            .mounts
-            .iter()
-            .filter_map(|m| match m {
-                Mount::Files { from, .. } | Mount::Source { from, .. } => Some(from),
-                _ => None,
-            })
-            .collect(),
-        _ => vec![],
-    }
 }
 
 fn source_flag(plan: &Plan, from: &FileSource) -> Option<String> {

@@ -116,6 +116,23 @@ impl Op {
             Op::Copy { span, .. } | Op::Mkdir { span, .. } | Op::Merge { span, .. } => span,
         }
     }
+
+    /// Where the op reads files from besides the state below it: a copy's
+    /// source, a command's file and source mounts.
+    pub fn sources(&self) -> Vec<&FileSource> {
+        match self {
+            Op::Copy { from, .. } => vec![from],
+            Op::Run(r) => r
+                .mounts
+                .iter()
+                .filter_map(|m| match m {
+                    Mount::Files { from, .. } | Mount::Source { from, .. } => Some(from),
+                    _ => None,
+                })
+                .collect(),
+            Op::Mkdir { .. } | Op::Merge { .. } => vec![],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

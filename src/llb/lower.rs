@@ -222,14 +222,10 @@ impl Lowering<'_> {
         let mut include = f.include.clone();
         // Named contexts that fall back to context directories must be sent.
         for stage in &self.plan.stages {
-            for op in &stage.ops {
-                if let Op::Run(r) = op {
-                    for m in &r.mounts {
-                        if let Mount::Source { from: FileSource::Named(n), .. } = m {
-                            if !self.inputs.named_contexts.contains(n) {
-                                include.push(n.clone());
-                            }
-                        }
+            for src in stage.ops.iter().flat_map(Op::sources) {
+                if let FileSource::Named(n) = src {
+                    if !self.inputs.named_contexts.contains(n) {
+                        include.push(n.clone());
                     }
                 }
             }
