@@ -57,7 +57,7 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
                 ))
             }
         }
-        if let Some(key) = top.unknown_keys(schema::TOP).into_iter().next() {
+        if let Some(key) = top.unknown_key(&schema::names(schema::TOP)) {
             return Err(key);
         }
     }
@@ -281,33 +281,28 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     /// Keys not consumed and not `x-` extensions, as errors.
-    fn unknown_keys(&self, keys: &[schema::Key]) -> Vec<Diagnostic> {
-        let known = schema::names(keys);
-        let mut out = vec![];
-        for (k, _) in self.t.iter() {
-            let key = k.get_ref();
-            if key.starts_with("x-") || known.contains(&key.as_ref()) {
-                continue;
-            }
-            let where_ = if self.path.is_empty() { "at the top level".to_string() } else { format!("in [{}]", self.path) };
-            let hint = match did_you_mean(key, &known) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("accepted: {}", known.join(", ")),
-            };
-            out.push(Diagnostic::new(k.span(), format!("unknown key `{key}` {where_}; {hint}")));
-        }
-        out
+    /// The first key that is neither known nor an `x-` extension, as an error.
+    fn unknown_key(&self, known: &[&str]) -> Option<Diagnostic> {
+        let (k, _) = self.t.iter().find(|(k, _)| !k.get_ref().starts_with("x-") && !known.contains(&k.get_ref().as_ref()))?;
+        let key = k.get_ref();
+        let where_ = if self.path.is_empty() { "at the top level".to_string() } else { format!("in [{}]", self.path) };
+        let hint = match did_you_mean(key, known) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("accepted: {}", known.join(", ")),
+        };
+        Some(Diagnostic::new(k.span(), format!("unknown key `{key}` {where_}; {hint}")))
     }
 
     fn finish(self, keys: &[schema::Key]) -> Result<()> {
+        let known = schema::names(keys);
         // A key in the schema that the reader never looked at would be
         // accepted and silently ignored: a bug here, not in the spec.
         debug_assert!(
-            self.t.iter().all(|(k, _)| k.get_ref().starts_with("x-") || self.used.contains(k.get_ref().as_ref()) || !schema::names(keys).contains(&k.get_ref().as_ref())),
+            self.t.iter().all(|(k, _)| k.get_ref().starts_with("x-") || self.used.contains(k.get_ref().as_ref()) || !known.contains(&k.get_ref().as_ref())),
             "[{}] has a schema key the reader does not read",
             self.path
         );
-        match self.unknown_keys(keys).into_iter().next() {
+        match self.unknown_key(&known) {
             Some(d) => Err(d),
             None => Ok(()),
         }
