@@ -791,7 +791,7 @@ fn source_flags(py: &Python, mounts: &mut Vec<Mount>, pip: bool) -> Vec<String> 
     if let Some(w) = &py.wheels {
         args.push("--no-index".into());
         args.push(format!("--find-links={WHEELS_MOUNT}"));
-        mounts.push(Mount::Source { target: WHEELS_MOUNT.into(), from: FileSource::Named(w.value.clone()) });
+        mounts.push(wheels_mount(&w.value));
     } else {
         if let Some(i) = &py.index_url {
             args.push(format!("--index-url={i}"));
@@ -806,6 +806,11 @@ fn source_flags(py: &Python, mounts: &mut Vec<Mount>, pip: bool) -> Vec<String> 
         }
     }
     args
+}
+
+/// The wheelhouse (a named build context) at `WHEELS_MOUNT`, read-only.
+fn wheels_mount(context: &str) -> Mount {
+    Mount::Source { target: WHEELS_MOUNT.into(), from: FileSource::Named(context.to_string()) }
 }
 
 /// `host[:port]` of an `http://` URL (userinfo dropped), else None.
@@ -839,12 +844,11 @@ fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
         // With a wheelhouse, uv's static binary is taken straight out of its
         // wheel (a zip): no venv, no pip run, ~3 s less on a cold build.
         Installer::Uv if py.wheels.is_some() => {
-            let mut mounts = vec![];
-            source_flags(py, &mut mounts, false);
+            let wheels = py.wheels.iter().map(|w| wheels_mount(&w.value)).collect();
             run(
                 "python: install uv from the wheelhouse (builder only)".into(),
                 format!("set -e; python3 -c {}", shell_quote(&uv_from_wheel_script())),
-                mounts,
+                wheels,
                 vec![],
                 py.installer.span.clone(),
             )
