@@ -111,10 +111,14 @@ fn fake_apk_image() -> &'static str {
 
 /// A spec for a manager test: `pkgs` in the runtime, `build` in the builder,
 /// where a step proves it is there; `extra` is appended (more steps).
-fn manager_spec(base: &str, manager: &str, pkgs: &str, build: &str, marker_dir: &str, extra: &str) -> String {
+/// `run_id` (one per test run) makes the step new to the engine, so the first
+/// build materialises the builder's install and the step: a later "stays
+/// CACHED" check then rests on results of this run, not on cache records an
+/// earlier run on the same engine may have lost.
+fn manager_spec(base: &str, manager: &str, pkgs: &str, build: &str, marker_dir: &str, extra: &str, run_id: u128) -> String {
     format!(
         "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"{base}\"\n[system]\nmanager = \"{manager}\"\npackages = [{pkgs}]\nbuild-packages = [\"{build}\"]\n\
-         [[step]]\nname = \"native\"\nrun = \"test -e {marker_dir}/{build} && echo built-with-{build} > native.txt\"\noutputs = [\"native.txt\"]\n\
+         [[step]]\nname = \"native\"\nrun = \"test -e {marker_dir}/{build} && echo built-with-{build} > native.txt # run {run_id}\"\noutputs = [\"native.txt\"]\n\
          [app]\ncopy = [\"hello.sh\"]\n{extra}"
     )
 }
@@ -126,7 +130,8 @@ fn apk_manager_end_to_end_with_a_stand_in_apk() {
     }
     let base = fake_apk_image();
     let p = Project::from_example("hello");
-    let spec = |pkgs: &str| manager_spec(base, "apk", pkgs, "gcc", "/usr/share/fake-apk", "");
+    let run_id = nonce();
+    let spec = |pkgs: &str| manager_spec(base, "apk", pkgs, "gcc", "/usr/share/fake-apk", "", run_id);
     p.write("pm.toml", &spec("\"curl\""));
     let b = p.build_file("pm.toml", &[]).assert_ok();
     assert!(b.log.contains("system: apk install curl"), "{}", b.log);
@@ -167,7 +172,8 @@ fn dnf_manager_end_to_end_with_a_local_rpm_repository() {
     // left in it (dnf keeps the repository metadata there).
     let meta = "[caches.dnf-cache]\ntarget = \"/var/cache/dnf\"\nid = \"strata-dnf-strata-test_dnf_latest\"\nsharing = \"locked\"\n\
                 [[step]]\nname = \"meta\"\nrun = \"find /var/cache/dnf -name '*.solv' | wc -l > meta.txt\"\ncaches = [\"dnf-cache\"]\noutputs = [\"meta.txt\"]\nafter = [\"native\"]\n";
-    let spec = |pkgs: &str| manager_spec(base, "dnf", pkgs, "strata-build", "/usr/share", meta);
+    let run_id = nonce();
+    let spec = |pkgs: &str| manager_spec(base, "dnf", pkgs, "strata-build", "/usr/share", meta, run_id);
     p.write("pm.toml", &spec("\"strata-hello\""));
     let b = p.build_file("pm.toml", &[]).assert_ok();
     assert!(b.log.contains("system: dnf install strata-hello"), "{}", b.log);
