@@ -118,8 +118,16 @@ impl Project {
             }
         }
         c.args(extra).arg(".");
-        let out = c.output().expect("docker buildx build");
-        Build::new(out)
+        let b = Build::new(c.output().expect("docker buildx build"));
+        // Engine race, not ours: with the containerd image store, another
+        // test's `docker image rm` can collect a snapshot while this build's
+        // exporter unpacks onto it ("parent snapshot … does not exist").
+        // The solve itself succeeded; run the build once more.
+        if !b.ok && b.log.contains("failed to prepare extraction snapshot") && b.log.contains("does not exist") {
+            eprintln!("retrying a build that hit the image-unpack snapshot race:\n{}", b.log);
+            return Build::new(c.output().expect("docker buildx build"));
+        }
+        b
     }
 
     /// `docker run --rm` with an entrypoint override; stdout.
