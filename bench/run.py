@@ -39,6 +39,8 @@ TOOLS = {
     "optimized": ("Dockerfile.optimized", True),
     "strata": ("strata.toml", True),
 }
+# The base image all three Dockerfiles/specs start FROM.
+BASE = "strata-test/python:3.11"
 SCENARIOS = ["cold", "no change", "code edit", "template edit", "dependency edit"]
 INTERNAL = re.compile(
     r"^(\[internal\]|\[strata\]|resolve image config|docker-image://|load |exporting|naming|writing|unpacking|context|files: |merge |\[(?:\w+ )?\d+/\d+\] FROM|base: |\[auth\]|building with)"
@@ -232,6 +234,12 @@ def main():
         print(f"{s:16} | " + " | ".join(f"{c:>28}" for c in cells) + f" | {st / op:9.2f}x | {st / nv:10.2f}x")
     sizes = {t: results[t][1] for t in TOOLS}
     print(f"{'image size':16} | " + " | ".join(f"{human(sizes[t]):>28}" for t in TOOLS) + f" | {sizes['strata'] / sizes['optimized']:9.2f}x | {sizes['strata'] / sizes['naive']:10.2f}x")
+    # All three start FROM the same base: what each adds on top of it is
+    # what the build controls (and what a pull moves when the base is there).
+    base_bytes = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", BASE).stdout.strip())
+    added = {t: sizes[t] - base_bytes for t in TOOLS}
+    print(f"{'on top of base':16} | " + " | ".join(f"{human(added[t]):>28}" for t in TOOLS) + f" | {added['strata'] / added['optimized']:9.2f}x | {added['strata'] / added['naive']:10.2f}x")
+    print(f"  (base {BASE}: {human(base_bytes)}; python3 bench/size_floor.py strata-bench/strata strata-bench/optimized {BASE} shows what is left to cut)")
     pb = {t: results[t][0]["pin bump"] for t in TOOLS}
     print(
         f"{'pin bump: bytes':16} | "
@@ -243,7 +251,7 @@ def main():
     fe_ms = statistics.median(FRONTEND_MS) if FRONTEND_MS else float("nan")
     print(f"\nfrontend image strata:dev: {human(fe_size)}; frontend run time on a fully cached build: {fe_ms:.1f} ms (median)")
     if a.json:
-        json.dump({"engine": engine, "store": store, "rounds": a.rounds, "results": {t: {"scenarios": results[t][0], "image_bytes": results[t][1]} for t in TOOLS}}, open(a.json, "w"), indent=2)
+        json.dump({"engine": engine, "store": store, "rounds": a.rounds, "base_bytes": base_bytes, "results": {t: {"scenarios": results[t][0], "image_bytes": results[t][1]} for t in TOOLS}}, open(a.json, "w"), indent=2)
 
 
 if __name__ == "__main__":
