@@ -322,6 +322,7 @@ fn run(cmd: &str, c: &Common) -> i32 {
 fn key_inputs(p: &plan::Plan, op: &plan::Op) -> Vec<String> {
     let source = |f: &plan::FileSource| match f {
         plan::FileSource::Context => "context".to_string(),
+        plan::FileSource::App => "context (app)".to_string(),
         plan::FileSource::Named(n) => format!("context {n}"),
         plan::FileSource::Stage(i) => format!("stage {}", p.stages[*i].name),
     };
@@ -381,6 +382,7 @@ pub fn render_plan(p: &plan::Plan, target: usize) -> String {
         }
     }
     s.push_str(&format!("context include {:?} exclude {:?}\n", p.context.include, p.context.exclude));
+    s.push_str(&format!("context (app) include {:?} exclude {:?}\n", p.app.include, p.app.exclude));
     s
 }
 
@@ -419,6 +421,7 @@ pub fn plan_json(p: &plan::Plan, target: usize) -> serde_json::Value {
         "target": p.stages[target].name,
         "stages": stages,
         "context": {"include": p.context.include, "exclude": p.context.exclude},
+        "app_context": {"include": p.app.include, "exclude": p.app.exclude},
         "dependency_files": p.deps_files,
     })
 }

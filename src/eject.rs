@@ -20,8 +20,9 @@
 //! - the target's `ConfigPatch` → `ENV`/`USER`/`WORKDIR`/`ENTRYPOINT`/...
 //!
 //! What a Dockerfile cannot say is written as a comment in the header: the
-//! named contexts to pass, and that the context excludes (`.dockerignore`
-//! + `[app] exclude`) belong in `<Dockerfile>.dockerignore`.
+//! named contexts to pass, and that the `.dockerignore` patterns belong in
+//! `<Dockerfile>.dockerignore`. `[app] exclude` becomes `COPY --exclude` on
+//! the app copies, so it hides nothing from steps and tests (as in strata).
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -55,7 +56,7 @@ pub fn eject(plan: &Plan, target: usize, spec_file: &str) -> Ejected {
     flags.push("-f <this file> .".into());
     let _ = writeln!(out, "#   docker buildx build {}", flags.join(" "));
     if !plan.context.exclude.is_empty() {
-        let _ = writeln!(out, "# Context excludes (.dockerignore + [app] exclude) go in <this file>.dockerignore.");
+        let _ = writeln!(out, "# The context's .dockerignore patterns go in <this file>.dockerignore.");
     }
     let mut gen = 0usize;
     for &i in &stages {
@@ -96,9 +97,31 @@ fn reachable(plan: &Plan, target: usize) -> Vec<usize> {
     order
 }
 
+/// `[app] exclude` (and `.git`) for one app `COPY`: a Dockerfile has one
+/// `.dockerignore` for every use of the context, so the app's own excludes
+/// become `COPY --exclude`, whose patterns are relative to the copied path.
+/// Patterns rooted elsewhere do not apply to this copy; `**/` ones apply
+/// everywhere. (A pattern with a wildcard in a leading directory, such as
+/// `*/tests`, is only kept for a copy of the whole context.)
+fn app_excludes(plan: &Plan, src: &str) -> Vec<String> {
+    let rel = src.trim_matches('/');
+    plan.app
+        .exclude
+        .iter()
+        .filter(|e| !plan.context.exclude.contains(e))
+        .filter_map(|e| {
+            if rel.is_empty() || rel == "." || e.starts_with("**/") {
+                Some(e.clone())
+            } else {
+                e.strip_prefix(&format!("{rel}/")).filter(|r| !r.is_empty()).map(str::to_string)
+            }
+        })
+        .collect()
+}
+
 fn source_flag(plan: &Plan, from: &FileSource) -> Option<String> {
     match from {
-        FileSource::Context => None,
+        FileSource::Context | FileSource::App => None,
         FileSource::Named(n) => Some(n.clone()),
         FileSource::Stage(i) => Some(plan.stages[*i].name.clone()),
     }
@@ -205,6 +228,14 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                 }
                 if let Some((u, g)) = owner {
                     let _ = write!(out, "--chown={u}:{g} ");
+                }
+                if *from == FileSource::App {
+                    for e in app_excludes(plan, src) {
+                        // The flag parser strips double quotes; only quote when needed.
+                        let plain = !e.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\');
+                        let e = if plain { e } else { json_args(&[e]).trim_start_matches('[').trim_end_matches(']').to_string() };
+                        let _ = write!(out, "--exclude={e} ");
+                    }
                 }
                 let _ = writeln!(out, "{}", json_args(&[src.clone(), dest.clone()]));
             }
@@ -339,8 +370,18 @@ mod tests {
         assert!(d.contains("USER 1000:1000"), "{d}");
         assert!(d.contains("--mount=type=bind,source=requirements.txt,target=/tmp/strata/deps/requirements.txt"), "{d}");
         assert!(d.contains("COPY --from=builder [\"/opt/venv\",\"/opt/venv\"]"), "{d}");
-        assert!(d.contains("COPY --chown=1000:1000 [\"/src\",\"/app/src\"]"), "{d}");
-        assert_eq!(e.dockerignore, vec!["**/__pycache__".to_string()]);
+        assert!(d.contains("COPY --chown=1000:1000 --exclude=**/__pycache__ --exclude=**/.git [\"/src\",\"/app/src\"]"), "{d}");
+        assert!(e.dockerignore.is_empty());
+    }
+
+    #[test]
+    fn app_excludes_become_copy_excludes_relative_to_each_copy() {
+        let e = ejected(
+            "version = 1\n[image]\nbase = \"busybox\"\n[app]\ncopy = [\"src/\", \".\"]\nexclude = [\"src/gen/\", \"tests/\", \"**/__pycache__\"]\n",
+        );
+        let d = &e.dockerfile;
+        assert!(d.contains("COPY --chown=1000:1000 --exclude=gen/ --exclude=**/__pycache__ --exclude=**/.git [\"/src\",\"/app/src\"]"), "{d}");
+        assert!(d.contains("--exclude=src/gen/ --exclude=tests/ --exclude=**/__pycache__ --exclude=**/.git [\"/\",\"/app/\"]"), "{d}");
     }
 
     #[test]

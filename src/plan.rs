@@ -28,9 +28,13 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     /// Index into `stages` of the default target (`runtime`).
     pub target: usize,
-    /// What the `context` local must send: nothing outside these patterns
-    /// leaves the client.
+    /// What the `context` local sends for dependency files, step and test
+    /// inputs: nothing outside these patterns leaves the client.
     pub context: ContextFilter,
+    /// What the app copies read: the `[app] copy` paths, without
+    /// `[app] exclude` (and `.git`). A second local of the same context,
+    /// so an app exclude never hides a step's or the test's inputs.
+    pub app: ContextFilter,
     /// Files whose content goes into `strata.deps.digest`.
     pub deps_files: Vec<String>,
     /// The workdir and its owner: a copy made as an independent layer
@@ -41,9 +45,28 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContextFilter {
     pub include: Vec<String>,
-    /// `.dockerignore` patterns followed by `[app] exclude`.
+    /// `.dockerignore` patterns, followed for the app by `[app] exclude`
+    /// and [`APP_EXCLUDE`].
     pub exclude: Vec<String>,
 }
+
+impl ContextFilter {
+    fn settle(&mut self) {
+        self.include.sort();
+        self.include.dedup();
+    }
+
+    /// Whether a use of the whole context (`.`) is among the includes: then
+    /// the local takes no include patterns (BuildKit's matcher would take
+    /// `.` as a file name and send nothing).
+    pub fn sends_everything(&self) -> bool {
+        self.include.iter().any(|p| p == "." || p.is_empty())
+    }
+}
+
+/// Never part of the app: version-control metadata (guarantee 4). Steps
+/// that need it (e.g. setuptools-scm) name it in their `inputs`.
+pub const APP_EXCLUDE: &[&str] = &["**/.git"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stage {
@@ -69,6 +92,8 @@ pub enum StageBase {
 pub enum FileSource {
     /// The build context (`local://context`), filtered by `Plan::context`.
     Context,
+    /// The build context as the app copies see it, filtered by `Plan::app`.
+    App,
     /// A named build context (`--build-context NAME=…`); when the client
     /// passes none, the directory of that name in the main context.
     Named(String),
@@ -283,7 +308,9 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
     let manager = spec.system.manager;
     let mut stages: Vec<Stage> = Vec::new();
     let mut context = ContextFilter { include: vec![], exclude: dockerignore.to_vec() };
-    context.exclude.extend(spec.app.exclude.iter().map(|e| e.value.clone()));
+    let mut app = ContextFilter { include: vec![], exclude: dockerignore.to_vec() };
+    app.exclude.extend(spec.app.exclude.iter().map(|e| e.value.clone()));
+    app.exclude.extend(APP_EXCLUDE.iter().map(|e| e.to_string()));
     let mut deps_files = Vec::new();
     let workdir = image.workdir.value.clone();
     let stage = |stages: &mut Vec<Stage>, name: &str, from: StageBase, ops: Vec<Op>, description: &str| -> usize {
@@ -511,9 +538,9 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         .copy
         .iter()
         .map(|entry| {
-            context.include.push(trim_dir(&entry.value));
+            app.include.push(trim_dir(&entry.value));
             let (src, dest) = copy_paths(&entry.value, &dest_root);
-            Op::Copy { name: format!("app: copy {}", entry.value), from: FileSource::Context, src, dest, owner: app_owner, span: entry.span.clone() }
+            Op::Copy { name: format!("app: copy {}", entry.value), from: FileSource::App, src, dest, owner: app_owner, span: entry.span.clone() }
         })
         .collect();
     ops.extend(app_copies.iter().cloned());
@@ -588,11 +615,11 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         stages[b].name = "builder".into();
         stages[b].description = "the builder stage: build packages and installed dependencies".into();
     }
-    context.include.sort();
-    context.include.dedup();
+    context.settle();
+    app.settle();
     deps_files.sort();
     deps_files.dedup();
-    Plan { stages, target, context, deps_files, workdir: (workdir, owner) }
+    Plan { stages, target, context, app, deps_files, workdir: (workdir, owner) }
 }
 
 impl Plan {
@@ -1274,9 +1301,34 @@ exclude = ["**/__pycache__"]
     #[test]
     fn only_declared_paths_leave_the_client() {
         let p = plan(WEB);
-        assert_eq!(p.context.include, ["app.py", "requirements.txt", "templates"]);
-        assert_eq!(p.context.exclude, ["**/__pycache__"]);
+        assert_eq!(p.context.include, ["requirements.txt"]);
+        assert!(p.context.exclude.is_empty());
+        assert_eq!(p.app.include, ["app.py", "templates"]);
+        assert_eq!(p.app.exclude, ["**/__pycache__", "**/.git"]);
         assert_eq!(p.deps_files, ["requirements.txt"]);
+    }
+
+    /// The contract's own example excludes `tests/` from the app and feeds
+    /// `tests/` to the test target: the app exclude must not hide it.
+    #[test]
+    fn app_excludes_do_not_hide_test_or_step_inputs() {
+        let spec = crate::spec::load(
+            "version = 1\n[image]\nbase = \"python:3.12-slim\"\n[python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"src/\"]\nexclude = [\"tests/\"]\n[[step]]\nname = \"gen\"\nrun = \"true\"\ninputs = [\"tests/fixtures\"]\n[test]\ninputs = [\"tests/\"]\nrun = \"pytest\"\n",
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let p = build_with(&spec, &["*.log".to_string()], &PlanEnv { files: BTreeMap::new(), merge: false });
+        assert_eq!(p.context.include, ["requirements.txt", "tests", "tests/fixtures"]);
+        assert_eq!(p.context.exclude, ["*.log"]);
+        assert_eq!(p.app.include, ["src"]);
+        assert_eq!(p.app.exclude, ["*.log", "tests/", "**/.git"]);
+        let sources = |stage: &str| -> Vec<FileSource> {
+            let s = &p.stages[p.stage_index(stage).unwrap()];
+            s.ops.iter().filter_map(|o| if let Op::Copy { from, .. } = o { Some(from.clone()) } else { None }).collect()
+        };
+        assert!(sources("test").contains(&FileSource::Context), "test inputs read the unfiltered context");
+        assert!(sources("runtime").contains(&FileSource::App));
+        assert!(!sources("runtime").contains(&FileSource::Context));
     }
 
     #[test]

@@ -158,3 +158,50 @@ fn call_targets_outline_and_check() {
     assert!(b.log.contains("UnusedArg") && b.log.contains("RootUser"), "{}", b.log);
     assert!(b.log.contains("lint.toml:4"), "warning points at the spec line:\n{}", b.log);
 }
+
+/// The contract's example excludes `tests/` from the app and feeds `tests/`
+/// to a step and to the test target: `[app] exclude` hides it from the app
+/// copies only. `.git` (a directory at the root, a file in a submodule)
+/// never reaches the image, even with `copy = ["."]` (guarantee 4).
+#[test]
+fn app_excludes_hide_nothing_from_steps_and_tests() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("hello");
+    p.write("tests/test_greeting.sh", "test -f hello.sh && test -f vendored/lib/lib.sh && echo tests-saw-the-app\n");
+    p.write(".git/HEAD", "ref: refs/heads/main\n");
+    p.write("vendored/lib/.git", "gitdir: ../../.git/modules/lib\n");
+    p.write("vendored/lib/lib.sh", "echo lib\n");
+    p.write(
+        "t.toml",
+        &format!(
+            r#"# syntax=strata:dev
+version = 1
+[image]
+base = "strata-test/busybox:latest"
+[app]
+copy = ["."]
+exclude = ["tests/", "t.toml"]
+[[step]]
+name = "count"
+run = "ls tests | wc -l > test-count.txt"
+inputs = ["tests/"]
+outputs = ["test-count.txt"]
+[test]
+inputs = ["tests/"]
+run = "sh tests/test_greeting.sh && echo {}"
+"#,
+            nonce()
+        ),
+    );
+    let b = p.build_file("t.toml", &["--target", "test"]).assert_ok();
+    assert!(b.log.contains("tests-saw-the-app"), "{}", b.log);
+    p.build_file("t.toml", &[]).assert_ok();
+    let tree = file_tree(&p.tag);
+    assert!(!tree.keys().any(|k| k.starts_with("app/tests")), "tests/ reached the image");
+    assert!(!tree.keys().any(|k| k.contains(".git")), "a .git reached the image: {:?}", tree.keys().filter(|k| k.contains(".git")).collect::<Vec<_>>());
+    assert!(tree.contains_key("app/vendored/lib/lib.sh") && tree.contains_key("app/hello.sh"));
+    // The step saw tests/ although the app excludes it.
+    assert_eq!(p.run("cat", &["/app/test-count.txt"]), "1");
+}

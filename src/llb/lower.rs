@@ -11,7 +11,7 @@ use bollard_buildkit_proto::pb;
 use pb::file_action::Action;
 
 use super::{input, Graph, Lines, Output};
-use crate::plan::{FileSource, Mount, Op, Plan, Sharing, StageBase};
+use crate::plan::{ContextFilter, FileSource, Mount, Op, Plan, Sharing, StageBase};
 use crate::spec::Network;
 
 /// A base image as resolved by the engine (or assumed, offline).
@@ -97,11 +97,12 @@ struct Lowering<'a> {
     plan: &'a Plan,
     stages: Vec<Option<StageOut>>,
     context: Option<Output>,
+    app_context: Option<Output>,
 }
 
 /// Lowers the stage `target` (an index into `plan.stages`).
 pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
-    let mut l = Lowering { g: Graph::new(), lines: inputs.spec.map(|(_, text)| crate::diag::LineIndex::new(text)), inputs, plan, stages: vec![None; plan.stages.len()], context: None };
+    let mut l = Lowering { g: Graph::new(), lines: inputs.spec.map(|(_, text)| crate::diag::LineIndex::new(text)), inputs, plan, stages: vec![None; plan.stages.len()], context: None, app_context: None };
     let (out, _env, history) = l.stage(target);
     let definition = l.g.definition(&out, inputs.spec);
     Lowered { definition, history }
@@ -186,6 +187,7 @@ impl Lowering<'_> {
     fn source(&mut self, from: &FileSource) -> Output {
         match from {
             FileSource::Context => self.context(),
+            FileSource::App => self.app_context(),
             FileSource::Named(name) if self.inputs.named_contexts.contains(name) => {
                 let mut attrs = self.local_attrs();
                 attrs.insert("local.sharedkeyhint".to_string(), name.clone());
@@ -218,35 +220,53 @@ impl Lowering<'_> {
         if let Some(c) = &self.context {
             return c.clone();
         }
-        let f = &self.plan.context;
-        let mut include = f.include.clone();
+        let mut filter = self.plan.context.clone();
         // Named contexts that fall back to context directories must be sent.
         for stage in &self.plan.stages {
             for src in stage.ops.iter().flat_map(Op::sources) {
                 if let FileSource::Named(n) = src {
                     if !self.inputs.named_contexts.contains(n) {
-                        include.push(n.clone());
+                        filter.include.push(n.clone());
                     }
                 }
             }
         }
-        include.sort();
-        include.dedup();
-        let mut attrs = self.local_attrs();
-        attrs.insert("local.sharedkeyhint".to_string(), "context".to_string());
-        if !include.is_empty() {
-            attrs.insert("local.includepattern".to_string(), serde_json::to_string(&include).unwrap_or_default());
+        filter.include.sort();
+        filter.include.dedup();
+        let out = self.local_context(&filter, "context", "context");
+        self.context = Some(out.clone());
+        out
+    }
+
+    /// The app copies' own local of the same directory: its excludes
+    /// (`[app] exclude`, `.git`) must not hide the inputs of steps or tests.
+    fn app_context(&mut self) -> Output {
+        if let Some(c) = &self.app_context {
+            return c.clone();
         }
-        if !f.exclude.is_empty() {
-            attrs.insert("local.excludepatterns".to_string(), serde_json::to_string(&f.exclude).unwrap_or_default());
+        let filter = self.plan.app.clone();
+        let out = self.local_context(&filter, "context-app", "context (app)");
+        self.app_context = Some(out.clone());
+        out
+    }
+
+    /// `local://context` sending only `filter`. Each filter gets its own
+    /// shared key hint, so the incremental transfer of one never starts
+    /// from the other's differently filtered copy.
+    fn local_context(&mut self, filter: &ContextFilter, key_hint: &str, name: &str) -> Output {
+        let mut attrs = self.local_attrs();
+        attrs.insert("local.sharedkeyhint".to_string(), key_hint.to_string());
+        if !filter.include.is_empty() && !filter.sends_everything() {
+            attrs.insert("local.includepattern".to_string(), serde_json::to_string(&filter.include).unwrap_or_default());
+        }
+        if !filter.exclude.is_empty() {
+            attrs.insert("local.excludepatterns".to_string(), serde_json::to_string(&filter.exclude).unwrap_or_default());
         }
         let op = pb::Op {
             op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "local://context".into(), attrs })),
             ..Default::default()
         };
-        let out = self.g.add(op, "context", None);
-        self.context = Some(out.clone());
-        out
+        self.g.add(op, name, None)
     }
 
     /// A scratch state holding `paths` copied from `src` at the same
@@ -608,7 +628,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:4a77af5b424b9cd4a0f7de1f3380ee13773c11cd4ac9c01a5b95bd7282813b19";
+    const GOLDEN: &str = "sha256:5b32f1058e88c843589cea100d250d1799ffa521a3546cf9e634f915ee3e5b09";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {
@@ -654,6 +674,29 @@ copy = ["app.py", "templates/"]
         assert_eq!(h.last().unwrap(), "app: copy templates/");
     }
 
+    /// `copy = ["."]` sends the whole context (minus excludes): `.` as an
+    /// include pattern would match no file and send nothing.
+    #[test]
+    fn whole_context_copy_sends_everything_but_the_excludes() {
+        let src = "version = 1\n[image]\nbase = \"busybox\"\n[app]\ncopy = [\".\"]\nexclude = [\"tests/\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build(&spec, &[]);
+        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
+        let def = lower(&plan, &Inputs::offline(platform, None, false), plan.target).definition;
+        let locals: Vec<pb::SourceOp> = def
+            .def
+            .iter()
+            .filter_map(|b| match <pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op {
+                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(locals.len(), 1, "only the app reads the context here");
+        assert!(!locals[0].attrs.contains_key("local.includepattern"), "{:?}", locals[0].attrs);
+        assert_eq!(locals[0].attrs["local.excludepatterns"], r#"["tests/","**/.git"]"#);
+        assert_eq!(locals[0].attrs["local.sharedkeyhint"], "context-app");
+    }
+
     #[test]
     fn missing_named_context_falls_back_to_context_dir() {
         let def = lowered(&[]).definition;
@@ -661,11 +704,11 @@ copy = ["app.py", "templates/"]
         let ctx = ops
             .iter()
             .find_map(|o| match &o.op {
-                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" => Some(s.clone()),
+                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" && s.attrs["local.sharedkeyhint"] == "context" => Some(s.clone()),
                 _ => None,
             })
             .unwrap();
-        assert_eq!(ctx.attrs["local.includepattern"], r#"["app.py","requirements.txt","templates","wheels"]"#);
+        assert_eq!(ctx.attrs["local.includepattern"], r#"["requirements.txt","wheels"]"#);
         assert!(!ops.iter().any(|o| matches!(&o.op, Some(pb::op::Op::Source(s)) if s.identifier == "local://wheels")));
         let def = lowered(&["wheels"]).definition;
         assert!(def.def.iter().any(|b| {

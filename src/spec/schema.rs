@@ -136,7 +136,7 @@ pub const R: &[Key] = &[
 
 pub const APP: &[Key] = &[
     k("copy", Ty::StrList, "context paths copied into the image in this order, each its own layer"),
-    k("exclude", Ty::StrList, "patterns left out of the copies (on top of .dockerignore)"),
+    k("exclude", Ty::StrList, "patterns left out of the app copies (on top of .dockerignore and `**/.git`); steps and tests still see those paths"),
     k("dest", Ty::AbsPath, "where the app goes (default: workdir)"),
     k("chown", Ty::Str, "owner of the copied files (default: the image user)"),
 ];
