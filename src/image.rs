@@ -186,18 +186,39 @@ fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
 
 /// "30s", "1m", "500ms" → nanoseconds (Docker's healthcheck unit).
 pub fn duration_ns(s: &str) -> Option<i64> {
+    // Go's time.ParseDuration, which `docker run --health-interval` and the
+    // Dockerfile's HEALTHCHECK use: "30s", "1m30s", "1.5h", "500ms".
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: i64 = num.parse().ok()?;
-    let mult: i64 = match unit {
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    if s == "0" {
+        return Some(0);
+    }
+    let mut rest = s;
+    let mut total: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(num_len);
+        if num.is_empty() || num == "." {
+            return None;
+        }
+        let n: f64 = num.parse().ok()?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let mult: f64 = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = next;
+    }
+    (total <= i64::MAX as f64).then_some(total.round() as i64)
 }
 
 #[cfg(test)]
@@ -241,5 +262,12 @@ mod tests {
     fn durations() {
         assert_eq!(duration_ns("30s"), Some(30_000_000_000));
         assert_eq!(duration_ns("5"), None);
+        assert_eq!(duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(duration_ns("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(duration_ns("500ms"), Some(500_000_000));
+        assert_eq!(duration_ns("0"), Some(0));
+        for bad in ["", "s", "1x", "1m30", "-1s", ".s", "1..2s", "99999999999999h"] {
+            assert_eq!(duration_ns(bad), None, "{bad}");
+        }
     }
 }

@@ -118,6 +118,7 @@ const SHAPE_ERRORS: &[&str] = &[
     "invalid arg name",
     "invalid step name",
     "is a built-in target",
+    "is not a duration",
 ];
 
 #[test]
@@ -151,7 +152,7 @@ fn name(p: &Path) -> String {
 #[test]
 fn schema_rejects_what_an_editor_should_flag() {
     let v = validator();
-    let ok = "version = 1\n[image]\nbase = \"python:3.12-slim\"\ninit = \"${WITH_INIT}\"\n[caches.hf]\n[caches.models]\ntarget = \"/models\"\n";
+    let ok = "version = 1\n[image]\nbase = \"python:3.12-slim\"\ninit = \"${WITH_INIT}\"\nhealthcheck = { cmd = \"true\", interval = \"1m30s\", timeout = \"500ms\" }\n[args]\nx-note = [1]\n[caches.hf]\n[caches.models]\ntarget = \"/models\"\n[caches.x-later]\nsharing = \"nope\"\n[variants.x-gpu]\nbase = [1]\n";
     assert!(v.is_valid(&doc_json(ok).unwrap()), "{:?}", v.iter_errors(&doc_json(ok).unwrap()).map(|e| e.to_string()).collect::<Vec<_>>());
     for bad in [
         // a custom cache needs a target; only presets carry their own

@@ -126,6 +126,9 @@ fn named_tables<'a, 'i>(v: &'a Spanned<DeValue<'i>>, section: &str, what: &str) 
     let mut out = Vec::new();
     for (k, val) in t.iter() {
         let name = k.get_ref().to_string();
+        if name.starts_with("x-") {
+            continue; // extension keys are ignored everywhere
+        }
         if !valid_name(&name) {
             return Err(Diagnostic::new(k.span(), format!("invalid {what} name `{name}`: use lowercase letters, digits, `-` and `_`")));
         }
@@ -338,17 +341,30 @@ fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<Ar
     let DeValue::Table(t) = v.get_ref() else {
         return Err(Diagnostic::new(v.span(), "`args` must be a table of NAME = \"default\""));
     };
-    // Defaults cannot reference other args: the order of evaluation would be
-    // a surprise, and Dockerfile users expect plain values here.
-    let empty = BTreeMap::new();
-    let cx = Cx { args: &empty };
-    for (k, val) in t.iter() {
+    // A default may use the args declared above it (as `ARG B=${A}` in a
+    // Dockerfile), with their final values: document order, not key order.
+    let mut entries: Vec<_> = t.iter().filter(|(k, _)| !k.get_ref().starts_with("x-")).collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (i, (k, val)) in entries.iter().enumerate() {
         let name = k.get_ref().to_string();
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(Diagnostic::new(k.span(), format!("invalid arg name `{name}`: use letters, digits and `_`")));
         }
-        let default = string_value(&cx, val, &format!("args.{name}"))?.value;
-        let value = overrides.get(&name).cloned().unwrap_or(default);
+        let value = match overrides.get(&name) {
+            Some(v) => v.clone(),
+            None => {
+                let cx = Cx { args: &args };
+                string_value(&cx, val, &format!("args.{name}")).map_err(|e| {
+                    // Name the real problem when the arg exists further down.
+                    let later = entries[i + 1..].iter().map(|(k, _)| k.get_ref().to_string()).find(|l| e.message.contains(&format!("`${{{l}}}`")));
+                    match later {
+                        Some(l) => Diagnostic::new(e.span.clone(), format!("arg `{name}` uses `${{{l}}}`, which is declared below it; declare `{l}` first")),
+                        None => e,
+                    }
+                })?
+                .value
+            }
+        };
         spans.insert(name.clone(), k.span());
         args.insert(name, value);
     }
@@ -386,8 +402,18 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
         Some(v) => {
             let mut h = table_of(v, "image.healthcheck")?;
             let cmd = h.command(cx, "cmd")?.ok_or_else(|| Diagnostic::new(v.span(), "missing required key `image.healthcheck.cmd`"))?;
-            let interval = h.str(cx, "interval")?.map(|s| s.value);
-            let timeout = h.str(cx, "timeout")?.map(|s| s.value);
+            let duration = |h: &mut Table, key: &str| -> Result<Option<String>> {
+                let Some(d) = h.str(cx, key)? else { return Ok(None) };
+                match crate::image::duration_ns(&d.value) {
+                    Some(_) => Ok(Some(d.value)),
+                    None => Err(Diagnostic::new(
+                        d.span,
+                        format!("`image.healthcheck.{key}` = \"{}\" is not a duration: write e.g. \"30s\", \"1m30s\" or \"500ms\" (units ns, us, ms, s, m, h)", d.value),
+                    )),
+                }
+            };
+            let interval = duration(&mut h, "interval")?;
+            let timeout = duration(&mut h, "timeout")?;
             let retries = match h.raw("retries") {
                 None => None,
                 Some(r) => match r.get_ref() {
@@ -1073,6 +1099,34 @@ caches = ["pip"]
     #[test]
     fn x_keys_are_ignored() {
         load_ok("version = 1\nx-team = \"ml\"\n[image]\nbase = \"x\"\nx-note = 1\n");
+        // ... in the tables of names too: no arg, cache or variant comes of them
+        let s = load_ok("version = 1\n[args]\nx-note = \"why\"\nA = \"1\"\n[image]\nbase = \"x\"\n[caches.x-later]\nsharing = \"nope\"\n[variants.x-gpu]\nbase = 1\n");
+        assert_eq!(s.args.keys().collect::<Vec<_>>(), ["A"]);
+        assert!(s.caches.keys().all(|k| !k.starts_with("x-")), "{:?}", s.caches.keys());
+        assert!(s.variants.is_empty());
+    }
+
+    /// A default may use the args above it, with their final values (as
+    /// `ARG B=${A}` in a Dockerfile); document order, not key order.
+    #[test]
+    fn arg_defaults_use_earlier_args() {
+        let src = "version = 1\n[args]\nREGISTRY = \"ghcr.io/acme\"\nIMAGE = \"${REGISTRY}/app:1\"\n[image]\nbase = \"${IMAGE}\"\n";
+        assert_eq!(load_ok(src).image.base.value, "ghcr.io/acme/app:1");
+        let over: BTreeMap<_, _> = [("REGISTRY".to_string(), "localhost:5000".to_string())].into();
+        assert_eq!(load(src, &over).unwrap().image.base.value, "localhost:5000/app:1");
+        // an override of the dependent arg is taken as it is
+        let over: BTreeMap<_, _> = [("IMAGE".to_string(), "busybox".to_string())].into();
+        assert_eq!(load(src, &over).unwrap().image.base.value, "busybox");
+    }
+
+    #[test]
+    fn if_takes_an_arg_or_its_negation() {
+        let src = |cond: &str| format!("version = 1\n[args]\nWITH_R = \"0\"\n[image]\nbase = \"x\"\n[[step]]\nname = \"s\"\nrun = \"true\"\nif = \"{cond}\"\n");
+        assert!(load_ok(&src("WITH_R")).steps.is_empty());
+        assert_eq!(load_ok(&src("!WITH_R")).steps.len(), 1);
+        let on: BTreeMap<_, _> = [("WITH_R".to_string(), "yes".to_string())].into();
+        assert_eq!(load(&src("WITH_R"), &on).unwrap().steps.len(), 1);
+        assert!(load(&src("!WITH_R"), &on).unwrap().steps.is_empty());
     }
 
     #[test]

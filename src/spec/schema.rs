@@ -27,6 +27,8 @@ pub enum Ty {
     Name,
     /// A string that must be an absolute path (or come from `${ARG}`).
     AbsPath,
+    /// A Go duration, as Docker's healthcheck options take: "30s", "1m30s".
+    Duration,
     /// `true`/`false`, or a string (`"${WITH_INIT}"`, 1/yes/on, 0/no/off).
     Bool,
     Int,
@@ -83,8 +85,8 @@ pub const NETWORKS: &[&str] = &["default", "none", "host"];
 
 pub const HEALTHCHECK: &[Key] = &[
     req("cmd", Ty::Command, "the check command; exit 0 means healthy"),
-    k("interval", Ty::Str, "time between checks, e.g. \"30s\""),
-    k("timeout", Ty::Str, "time one check may take, e.g. \"5s\""),
+    k("interval", Ty::Duration, "time between checks, e.g. \"30s\""),
+    k("timeout", Ty::Duration, "time one check may take, e.g. \"5s\""),
     k("retries", Ty::Int, "consecutive failures before the container is unhealthy"),
 ];
 
@@ -95,7 +97,7 @@ pub const IMAGE: &[Key] = &[
     k("user", Ty::Str, "NAME, NAME:UID or NAME:UID:GID the image runs as; created if missing (default \"app\", uid 1000; \"root\" only when written)"),
     k("entrypoint", Ty::Command, "the image entrypoint"),
     k("cmd", Ty::Command, "the image command"),
-    k("env", Ty::StrMap, "environment of the image (and of steps)"),
+    k("env", Ty::StrMap, "environment of the image (steps get their own `env`)"),
     k("expose", Ty::StrList, "ports: \"8000\" or \"8000/udp\""),
     k("labels", Ty::StrMap, "OCI labels of the image"),
     k("init", Ty::Bool, "run tini as PID 1 (reaps zombies, forwards signals)"),
@@ -226,6 +228,7 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::Str => str_like(),
         Ty::Name => json!({ "type": "string", "pattern": NAME_PATTERN }),
         Ty::AbsPath => json!({ "type": "string", "pattern": format!("^/|{ARG_PATTERN}") }),
+        Ty::Duration => json!({ "type": "string", "pattern": format!("^(0|([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$|{ARG_PATTERN}") }),
         Ty::Bool => json!({ "anyOf": [{ "type": "boolean" }, { "enum": TRUTHY }, arg_string()] }),
         Ty::Int => json!({ "type": "integer", "minimum": 0 }),
         Ty::Mode => json!({ "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^(0o)?[0-7]+$" }] }),
@@ -245,12 +248,14 @@ fn ty_schema(ty: Ty) -> Value {
                 "type": "object",
                 "propertyNames": { "pattern": NAME_PATTERN },
                 "properties": presets,
+                "patternProperties": { "^x-": {} },
                 "additionalProperties": table_schema(keys, true),
             })
         }
         Ty::Args => json!({
             "type": "object",
-            "propertyNames": { "pattern": "^[A-Za-z0-9_]+$" },
+            "propertyNames": { "pattern": "^([A-Za-z0-9_]+|x-.*)$" },
+            "patternProperties": { "^x-": {} },
             "additionalProperties": str_like(),
         }),
         Ty::Variants => {
@@ -261,6 +266,7 @@ fn ty_schema(ty: Ty) -> Value {
             json!({
                 "type": "object",
                 "propertyNames": { "pattern": NAME_PATTERN, "not": { "enum": super::read::RESERVED_TARGETS } },
+                "patternProperties": { "^x-": {} },
                 "additionalProperties": variant,
             })
         }
@@ -348,6 +354,7 @@ fn ty_name(ty: Ty) -> String {
         Ty::Str => "string".into(),
         Ty::Name => "name (`a-z 0-9 - _`)".into(),
         Ty::AbsPath => "absolute path".into(),
+        Ty::Duration => "duration (`\"30s\"`, `\"1m30s\"`, `\"500ms\"`)".into(),
         Ty::Bool => "boolean".into(),
         Ty::Int => "integer".into(),
         Ty::Mode => "mode (`0o755` or `\"0755\"`)".into(),
