@@ -585,7 +585,10 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
             let (src, dest) = copy_paths(&i.value, &workdir);
             ops.push(Op::Copy { name: format!("test: copy {}", i.value), from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
         }
-        let (mounts, mut env) = caches_for(&t.caches, spec, &builder_ref);
+        let (mounts, cache_env) = caches_for(&t.caches, spec, &builder_ref);
+        // The tests run with the image's environment, as the app will.
+        let mut env = spec.image.env.clone();
+        env.extend(cache_env);
         if let Some(py) = python {
             env.push(("VIRTUAL_ENV".into(), py.venv.clone()));
             env.push(("PATH".into(), format!("{}/bin:${{PATH}}", py.venv)));

@@ -162,7 +162,8 @@ fn call_targets_outline_and_check() {
 /// The contract's example excludes `tests/` from the app and feeds `tests/`
 /// to a step and to the test target: `[app] exclude` hides it from the app
 /// copies only. `.git` (a directory at the root, a file in a submodule)
-/// never reaches the image, even with `copy = ["."]` (guarantee 4).
+/// never reaches the image, even with `copy = ["."]` (guarantee 4). The
+/// tests run with the image's env.
 #[test]
 fn app_excludes_hide_nothing_from_steps_and_tests() {
     if !engine() {
@@ -180,6 +181,7 @@ fn app_excludes_hide_nothing_from_steps_and_tests() {
 version = 1
 [image]
 base = "strata-test/busybox:latest"
+env = {{ APP_MODE = "e2e" }}
 [app]
 copy = ["."]
 exclude = ["tests/", "t.toml"]
@@ -190,7 +192,7 @@ inputs = ["tests/"]
 outputs = ["test-count.txt"]
 [test]
 inputs = ["tests/"]
-run = "sh tests/test_greeting.sh && echo {}"
+run = "test \"$APP_MODE\" = e2e && sh tests/test_greeting.sh && echo {}"
 "#,
             nonce()
         ),

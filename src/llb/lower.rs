@@ -674,6 +674,58 @@ copy = ["app.py", "templates/"]
         assert_eq!(h.last().unwrap(), "app: copy templates/");
     }
 
+    fn decoded(src: &str) -> Vec<pb::Op> {
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build(&spec, &[]);
+        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
+        let def = lower(&plan, &Inputs::offline(platform, None, false), plan.target).definition;
+        def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect()
+    }
+
+    fn exec_of<'a>(ops: &'a [pb::Op], script_part: &str) -> &'a pb::ExecOp {
+        ops.iter()
+            .find_map(|o| match &o.op {
+                Some(pb::op::Op::Exec(e)) if e.meta.as_ref().is_some_and(|m| m.args.last().is_some_and(|a| a.contains(script_part))) => Some(e),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no exec running {script_part}"))
+    }
+
+    /// `network` reaches the ExecOp; a custom cache keeps its id, sharing,
+    /// and its owner/mode through a scratch base dir (as the Dockerfile
+    /// frontend does for `--mount=type=cache,uid=,gid=,mode=`).
+    #[test]
+    fn step_network_and_cache_options_reach_the_exec() {
+        let ops = decoded(
+            "version = 1\n[image]\nbase = \"busybox\"\n[caches.models]\ntarget = \"/models\"\nsharing = \"private\"\nid = \"acme-models\"\nmode = \"0700\"\nuid = 1000\ngid = 1001\n\
+             [[step]]\nname = \"offline\"\nrun = \"echo offline\"\nnetwork = \"none\"\ncaches = [\"models\"]\noutputs = [\"a\"]\n\
+             [[step]]\nname = \"hostnet\"\nrun = \"echo hostnet\"\nnetwork = \"host\"\noutputs = [\"b\"]\n\
+             [[step]]\nname = \"plain\"\nrun = \"echo plain\"\noutputs = [\"c\"]\n",
+        );
+        assert_eq!(exec_of(&ops, "echo offline").network, pb::NetMode::None as i32);
+        assert_eq!(exec_of(&ops, "echo hostnet").network, pb::NetMode::Host as i32);
+        assert_eq!(exec_of(&ops, "echo plain").network, pb::NetMode::Unset as i32);
+        let e = exec_of(&ops, "echo offline");
+        let m = e.mounts.iter().find(|m| m.dest == "/models").expect("cache mount");
+        let c = m.cache_opt.as_ref().unwrap();
+        assert_eq!((c.id.as_str(), c.sharing), ("acme-models", pb::CacheSharingOpt::Private as i32));
+        assert_eq!(m.selector, "/cache");
+        // the mount's input is the scratch dir with that owner and mode
+        let dir = ops
+            .iter()
+            .find_map(|o| match &o.op {
+                Some(pb::op::Op::File(f)) => f.actions.iter().find_map(|a| match &a.action {
+                    Some(Action::Mkdir(d)) if d.path == "/cache" => Some(d.clone()),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .expect("cache base dir");
+        assert_eq!(dir.mode, 0o700);
+        let owner = format!("{:?}", dir.owner);
+        assert!(owner.contains("1000") && owner.contains("1001"), "{owner}");
+    }
+
     /// `copy = ["."]` sends the whole context (minus excludes): `.` as an
     /// include pattern would match no file and send nothing.
     #[test]

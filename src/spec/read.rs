@@ -101,6 +101,13 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
         Some(v) => Some(read_test(&cx, table_of(v, "test")?, &caches)?),
         None => None,
     };
+    if let (Some(t), None) = (&test, &python) {
+        if let Some(r) = t.requirements.first() {
+            // Dev deps install into the [python] venv; without one they
+            // would be dropped without a word.
+            return Err(Diagnostic::new(r.span.clone(), "`test.requirements` needs a [python] section: dev dependencies install into its venv"));
+        }
+    }
     Ok(Spec { args, arg_spans, image, system, python, r, app, steps, caches, test, variants, variant: variant.map(String::from) })
 }
 

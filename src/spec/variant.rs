@@ -113,3 +113,61 @@ fn set<'i>(doc: &mut DeTable<'i>, section: &str, key: Spanned<std::borrow::Cow<'
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::spec::read::load_target;
+
+    const SPEC: &str = r#"version = 1
+[image]
+base = "python:3.12-slim"
+env = { MODE = "cpu", KEEP = "1" }
+labels = { team = "ml" }
+[system]
+packages = ["libgomp1"]
+[python]
+requirements = ["requirements.txt"]
+installer = "pip"
+[variants.gpu]
+base = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+env = { MODE = "gpu" }
+labels = { accel = "cuda" }
+system = { packages = ["libcudnn9"] }
+python = { requirements = ["requirements-gpu.txt"], installer = "uv" }
+"#;
+
+    fn values<T: Clone>(v: &[crate::spec::Sp<T>]) -> Vec<T> {
+        v.iter().map(|s| s.value.clone()).collect()
+    }
+
+    /// The contract's GPU variant: scalars replace, env/labels merge with
+    /// the variant winning, package and requirement lists are appended.
+    #[test]
+    fn variant_replaces_scalars_merges_tables_appends_lists() {
+        let main = load_target(SPEC, &BTreeMap::new(), None).unwrap();
+        let gpu = load_target(SPEC, &BTreeMap::new(), Some("gpu")).unwrap();
+        assert_eq!(main.image.base.value, "python:3.12-slim");
+        assert_eq!(gpu.image.base.value, "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04");
+        let env: BTreeMap<_, _> = gpu.image.env.iter().cloned().collect();
+        assert_eq!(env["MODE"], "gpu");
+        assert_eq!(env["KEEP"], "1");
+        let labels: BTreeMap<_, _> = gpu.image.labels.iter().cloned().collect();
+        assert_eq!((labels["team"].as_str(), labels["accel"].as_str()), ("ml", "cuda"));
+        assert_eq!(values(&gpu.system.packages), ["libgomp1", "libcudnn9"]);
+        let py = gpu.python.as_ref().unwrap();
+        assert_eq!(values(&py.requirements), ["requirements.txt", "requirements-gpu.txt"]);
+        assert_eq!(format!("{:?}", py.installer.value), "Uv");
+        assert_eq!(values(&main.python.as_ref().unwrap().requirements), ["requirements.txt"]);
+    }
+
+    #[test]
+    fn unknown_variant_and_key_are_errors() {
+        let e = load_target(SPEC, &BTreeMap::new(), Some("gpuu")).unwrap_err();
+        assert_eq!(e.message, "unknown variant `gpuu`; did you mean `gpu`?");
+        let bad = SPEC.replace("env = { MODE = \"gpu\" }", "envv = { MODE = \"gpu\" }");
+        let e = load_target(&bad, &BTreeMap::new(), Some("gpu")).unwrap_err();
+        assert!(e.message.starts_with("unknown key `envv` in [variants.gpu]; did you mean `env`?"), "{}", e.message);
+    }
+}
