@@ -6,7 +6,8 @@
 //! inputs (the spec after arg expansion and the dependency files), so the
 //! CLI's answer, with no engine, matches the label on the built image.
 //! Base images count by reference as written (a moving tag is not
-//! resolved), and a wheelhouse by its context name.
+//! resolved), and a wheelhouse by its context name. The strata version
+//! counts too: another strata may install differently.
 
 use sha2::{Digest, Sha256};
 
@@ -25,6 +26,7 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     };
     let list = |v: &[crate::spec::Sp<String>]| v.iter().map(|s| s.value.as_str()).collect::<Vec<_>>().join(",");
     line("format", "strata-deps-v1");
+    line("strata", env!("CARGO_PKG_VERSION"));
     line("variant", spec.variant.as_deref().unwrap_or(""));
     line("base", &spec.image.base.value);
     line("builder", spec.image.builder.as_ref().map(|b| b.value.as_str()).unwrap_or(""));
@@ -35,6 +37,15 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     line("packages", &list(&spec.system.packages));
     line("build-packages", &list(&spec.system.build_packages));
     line("system-layers", &spec.system.layers.iter().map(|g| list(g)).collect::<Vec<_>>().join(";"));
+    // The deps image carries the runtime's config (env, entrypoint, ...).
+    // Debug of std types (strings, vecs, options) is stable and unambiguous.
+    line("env", &format!("{:?}", spec.image.env));
+    line("entrypoint", &format!("{:?}", spec.image.entrypoint));
+    line("cmd", &format!("{:?}", spec.image.cmd));
+    line("expose", &list(&spec.image.expose));
+    line("labels", &format!("{:?}", spec.image.labels));
+    line("healthcheck", &format!("{:?}", spec.image.healthcheck));
+    line("stopsignal", spec.image.stopsignal.as_deref().unwrap_or(""));
     if let Some(py) = &spec.python {
         line("installer", &format!("{:?}", py.installer.value));
         line("venv", &py.venv);
@@ -45,6 +56,7 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("compile", &py.compile.to_string());
         line("system-site-packages", &py.system_site_packages.to_string());
         line("prune-tests", &py.prune_tests.to_string());
+        line("python-layers", &py.layers.as_ref().map(|ls| ls.iter().map(|g| list(g)).collect::<Vec<_>>().join(";")).unwrap_or_else(|| "auto".into()));
     }
     if let Some(r) = &spec.r {
         line("r-packages", &list(&r.packages));
@@ -81,5 +93,16 @@ mod tests {
         assert_ne!(a, d(SPEC, "flask==3.0.2\n"));
         assert_eq!(a, d(&SPEC.replace("app.py", "main.py"), "flask==3.0.3\n"), "app code is not a dependency");
         assert_ne!(a, d(&SPEC.replace("python:3.11", "python:3.12"), "flask==3.0.3\n"));
+    }
+
+    /// The deps image carries the image config: changing it changes the image.
+    #[test]
+    fn changes_with_the_image_config_and_layering() {
+        let a = d(SPEC, "flask==3.0.3\n");
+        let with = |extra: &str| d(&SPEC.replace("base = \"python:3.11\"\n", &format!("base = \"python:3.11\"\n{extra}\n")), "flask==3.0.3\n");
+        for extra in ["env = { A = \"1\" }", "entrypoint = [\"python\"]", "cmd = [\"x\"]", "expose = [\"8000\"]", "labels = { a = \"b\" }", "stopsignal = \"SIGINT\"", "healthcheck = { cmd = \"true\" }"] {
+            assert_ne!(a, with(extra), "{extra}");
+        }
+        assert_ne!(a, d(&SPEC.replace("requirements = [", "layers = [[\"flask\"]]\nrequirements = ["), "flask==3.0.3\n"));
     }
 }
