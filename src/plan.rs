@@ -1278,6 +1278,22 @@ exclude = ["**/__pycache__"]
         );
     }
 
+    /// `[image] builder`: the builder stages start from it, the runtime
+    /// from `base`.
+    #[test]
+    fn builder_image_roots_the_builder_only() {
+        let p = plan(&WEB.replace("base = \"python:3.11\"\n", "base = \"python:3.11\"\nbuilder = \"python:3.11-bookworm\"\n"));
+        let root = |name: &str| {
+            let mut at = p.stages[p.stage_index(name).unwrap()].from.clone();
+            while let StageBase::Stage(i) = at {
+                at = p.stages[i].from.clone();
+            }
+            at
+        };
+        assert_eq!(root("builder"), StageBase::Image("python:3.11-bookworm".into()));
+        assert_eq!(root("runtime"), StageBase::Image("python:3.11".into()));
+    }
+
     #[test]
     fn builder_is_a_branch_of_its_own_and_mounts_only_requirements() {
         let p = plan(WEB);

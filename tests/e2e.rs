@@ -67,6 +67,20 @@ fn failing_step_points_at_its_spec_line() {
     assert!(b.log.contains(">>> packages = [\"no-such-package-strata\"]"), "{}", b.log);
 }
 
+/// A requirement file the context lacks is reported at its line in the
+/// spec, not as a failed copy with no location.
+#[test]
+fn missing_requirement_file_names_its_spec_line() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_example("python-web");
+    std::fs::remove_file(p.dir.join("requirements.txt")).unwrap();
+    let b = p.build(&[]).assert_failed();
+    assert!(b.log.contains("strata.toml:27:17: `requirements.txt` is not in the build context (missing, or left out by .dockerignore)"), "{}", b.log);
+    assert!(b.log.contains(">>> requirements = [\"requirements.txt\"]"), "{}", b.log);
+}
+
 #[test]
 fn dockerignore_and_filename_are_honoured() {
     if !engine() {

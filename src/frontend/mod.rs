@@ -109,8 +109,18 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     // (one more round trip, only for specs that can use them).
     let layerable = spec.python.as_ref().is_some_and(|py| !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()));
     let dep_files = if layerable && opts.request_id.is_none() {
-        let files: Vec<String> = spec.python.iter().flat_map(|py| py.requirements.iter().map(|r| r.value.clone())).collect();
-        read_context_files(client, opts, &files).await?
+        let reqs: Vec<&crate::spec::Sp<String>> = spec.python.iter().flat_map(|py| py.requirements.iter()).collect();
+        let files: Vec<String> = reqs.iter().map(|r| r.value.clone()).collect();
+        let read = read_context_files(client, opts, &files).await?;
+        // A requirement file the context lacks would fail later in a copy
+        // with no spec location; say it here, at its line in the spec.
+        if let Some(r) = reqs.iter().find(|r| read.iter().any(|(p, d)| p == &r.value && d.is_none())) {
+            return Err(spec_err(crate::diag::Diagnostic::new(
+                r.span.clone(),
+                format!("`{}` is not in the build context (missing, or left out by .dockerignore)", r.value),
+            )));
+        }
+        read.into_iter().map(|(p, d)| (p, d.unwrap_or_default())).collect()
     } else {
         vec![]
     };
@@ -129,7 +139,8 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
         let missing: Vec<String> = plan.deps_files.iter().filter(|f| !env.files.contains_key(*f)).cloned().collect();
         let mut files = dep_files.clone();
-        files.extend(read_context_files(client, opts, &missing).await?);
+        // A missing file hashes as empty: the build then fails on it.
+        files.extend(read_context_files(client, opts, &missing).await?.into_iter().map(|(p, d)| (p, d.unwrap_or_default())));
         files.retain(|(p, _)| plan.deps_files.contains(p));
         *v = crate::deps::digest(&spec, &files);
     }
@@ -238,9 +249,9 @@ fn unknown_target(target: &str, spec: &spec::Spec, plan: &plan::Plan) -> Fronten
     FrontendError::Other(format!("unknown target \"{target}\"; this spec has: {}", names.join(", ")))
 }
 
-/// Reads files from the build context (the dependency files, for the deps
-/// digest). A missing file hashes as empty: the build then fails on it.
-async fn read_context_files(client: &mut Client, opts: &BuildOpts, paths: &[String]) -> Result<Vec<(String, Vec<u8>)>, FrontendError> {
+/// Reads files from the build context (the dependency files, for layering
+/// and the deps digest); `None` for a file the context does not have.
+async fn read_context_files(client: &mut Client, opts: &BuildOpts, paths: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>, FrontendError> {
     if paths.is_empty() {
         return Ok(vec![]);
     }
@@ -248,7 +259,7 @@ async fn read_context_files(client: &mut Client, opts: &BuildOpts, paths: &[Stri
     let r = solve_local(client, opts.session.as_deref(), "context", &refs, "[strata] read dependency files").await?;
     let mut out = Vec::new();
     for p in paths {
-        out.push((p.clone(), read_file(client, &r, p).await?.unwrap_or_default()));
+        out.push((p.clone(), read_file(client, &r, p).await?));
     }
     Ok(out)
 }
