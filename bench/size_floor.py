@@ -19,7 +19,6 @@ It answers "can this image reach N x the reference?" with numbers instead
 of guesses: the base both images share is the floor no build can cut.
 Needs the engine (scripts/env.sh) and the three images.
 """
-import io
 import os
 import shutil
 import subprocess

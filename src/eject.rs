@@ -233,7 +233,7 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                     for e in app_excludes(plan, src) {
                         // The flag parser strips double quotes; only quote when needed.
                         let plain = !e.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\');
-                        let e = if plain { e } else { json_args(&[e]).trim_start_matches('[').trim_end_matches(']').to_string() };
+                        let e = if plain { e } else { serde_json::to_string(&e).unwrap_or_default() };
                         let _ = write!(out, "--exclude={e} ");
                     }
                 }

@@ -189,14 +189,14 @@ pub fn duration_ns(s: &str) -> Option<i64> {
     // Go's time.ParseDuration, which `docker run --health-interval` and the
     // Dockerfile's HEALTHCHECK use: "30s", "1m30s", "1.5h", "500ms".
     let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
     if s == "0" {
         return Some(0);
     }
     let mut rest = s;
     let mut total: f64 = 0.0;
-    if rest.is_empty() {
-        return None;
-    }
     while !rest.is_empty() {
         let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let (num, tail) = rest.split_at(num_len);

@@ -51,7 +51,8 @@ pub struct ContextFilter {
 }
 
 impl ContextFilter {
-    fn settle(&mut self) {
+    /// Includes sorted, without repeats (stable LLB bytes).
+    pub fn settle(&mut self) {
         self.include.sort();
         self.include.dedup();
     }

@@ -231,8 +231,7 @@ impl Lowering<'_> {
                 }
             }
         }
-        filter.include.sort();
-        filter.include.dedup();
+        filter.settle();
         let out = self.local_context(&filter, "context", "context");
         self.context = Some(out.clone());
         out
@@ -244,8 +243,8 @@ impl Lowering<'_> {
         if let Some(c) = &self.app_context {
             return c.clone();
         }
-        let filter = self.plan.app.clone();
-        let out = self.local_context(&filter, "context-app", "context (app)");
+        let plan = self.plan;
+        let out = self.local_context(&plan.app, "context-app", "context (app)");
         self.app_context = Some(out.clone());
         out
     }
@@ -730,15 +729,10 @@ copy = ["app.py", "templates/"]
     /// include pattern would match no file and send nothing.
     #[test]
     fn whole_context_copy_sends_everything_but_the_excludes() {
-        let src = "version = 1\n[image]\nbase = \"busybox\"\n[app]\ncopy = [\".\"]\nexclude = [\"tests/\"]\n";
-        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
-        let plan = crate::plan::build(&spec, &[]);
-        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
-        let def = lower(&plan, &Inputs::offline(platform, None, false), plan.target).definition;
-        let locals: Vec<pb::SourceOp> = def
-            .def
-            .iter()
-            .filter_map(|b| match <pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op {
+        let ops = decoded("version = 1\n[image]\nbase = \"busybox\"\n[app]\ncopy = [\".\"]\nexclude = [\"tests/\"]\n");
+        let locals: Vec<pb::SourceOp> = ops
+            .into_iter()
+            .filter_map(|o| match o.op {
                 Some(pb::op::Op::Source(s)) if s.identifier == "local://context" => Some(s),
                 _ => None,
             })
