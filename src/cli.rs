@@ -215,7 +215,8 @@ fn run(cmd: &str, c: &Common) -> i32 {
     // The CLI reads .dockerignore beside the spec, as a build from the
     // spec's directory would.
     let dir = c.context.clone().unwrap_or_else(|| std::path::Path::new(&c.file).parent().map(|p| p.to_path_buf()).unwrap_or_default());
-    let ignore_file = std::fs::read_to_string(format!("{}.dockerignore", c.file)).or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")));
+    let ignore_file =
+        std::fs::read_to_string(format!("{}.dockerignore", c.file)).or_else(|_| std::fs::read_to_string(dir.join(".dockerignore")));
     let ignore = ignore_file.map(|t| context::parse_dockerignore(&t)).unwrap_or_default();
     let mut files = BTreeMap::new();
     if let Some(py) = &spec.python {
@@ -341,7 +342,9 @@ fn key_inputs(p: &plan::Plan, op: &plan::Op) -> Vec<String> {
         }
         plan::Op::Copy { from, src, .. } => vec![format!("{}:{src}", source(from))],
         plan::Op::Mkdir { .. } => vec![],
-        plan::Op::Merge { layers, .. } => layers.iter().map(|(l, u, _)| format!("diff {} → {}", p.stages[*l].name, p.stages[*u].name)).collect(),
+        plan::Op::Merge { layers, .. } => {
+            layers.iter().map(|(l, u, _)| format!("diff {} → {}", p.stages[*l].name, p.stages[*u].name)).collect()
+        }
     }
 }
 
@@ -352,7 +355,10 @@ fn mount_text(m: &plan::Mount) -> String {
         plan::Mount::Source { target, from } => format!("source {target} <- {from:?}"),
         plan::Mount::Secret { id } => format!("secret /run/secrets/{id}"),
         plan::Mount::Generated { target, files } => {
-            format!("generated {target} <- {}", files.iter().map(|(n, t)| format!("{n} ({})", t.lines().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; "))
+            format!(
+                "generated {target} <- {}",
+                files.iter().map(|(n, t)| format!("{n} ({})", t.lines().collect::<Vec<_>>().join(", "))).collect::<Vec<_>>().join("; ")
+            )
         }
         plan::Mount::Ssh { id, index } => format!("ssh /run/buildkit/ssh_agent.{index} ({id})"),
     }

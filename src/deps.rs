@@ -56,7 +56,10 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("compile", &py.compile.to_string());
         line("system-site-packages", &py.system_site_packages.to_string());
         line("prune-tests", &py.prune_tests.to_string());
-        line("python-layers", &py.layers.as_ref().map(|ls| ls.iter().map(|g| list(g)).collect::<Vec<_>>().join(";")).unwrap_or_else(|| "auto".into()));
+        line(
+            "python-layers",
+            &py.layers.as_ref().map(|ls| ls.iter().map(|g| list(g)).collect::<Vec<_>>().join(";")).unwrap_or_else(|| "auto".into()),
+        );
     }
     if let Some(r) = &spec.r {
         line("r-packages", &list(&r.packages));
@@ -80,7 +83,8 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    const SPEC: &str = "version = 1\n[image]\nbase = \"python:3.11\"\n[python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"app.py\"]\n";
+    const SPEC: &str =
+        "version = 1\n[image]\nbase = \"python:3.11\"\n[python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"app.py\"]\n";
 
     fn d(src: &str, req: &str) -> String {
         digest(&crate::spec::load(src, &BTreeMap::new()).unwrap(), &[("requirements.txt".into(), req.as_bytes().to_vec())])
@@ -99,8 +103,17 @@ mod tests {
     #[test]
     fn changes_with_the_image_config_and_layering() {
         let a = d(SPEC, "flask==3.0.3\n");
-        let with = |extra: &str| d(&SPEC.replace("base = \"python:3.11\"\n", &format!("base = \"python:3.11\"\n{extra}\n")), "flask==3.0.3\n");
-        for extra in ["env = { A = \"1\" }", "entrypoint = [\"python\"]", "cmd = [\"x\"]", "expose = [\"8000\"]", "labels = { a = \"b\" }", "stopsignal = \"SIGINT\"", "healthcheck = { cmd = \"true\" }"] {
+        let with =
+            |extra: &str| d(&SPEC.replace("base = \"python:3.11\"\n", &format!("base = \"python:3.11\"\n{extra}\n")), "flask==3.0.3\n");
+        for extra in [
+            "env = { A = \"1\" }",
+            "entrypoint = [\"python\"]",
+            "cmd = [\"x\"]",
+            "expose = [\"8000\"]",
+            "labels = { a = \"b\" }",
+            "stopsignal = \"SIGINT\"",
+            "healthcheck = { cmd = \"true\" }",
+        ] {
             assert_ne!(a, with(extra), "{extra}");
         }
         assert_ne!(a, d(&SPEC.replace("requirements = [", "layers = [[\"flask\"]]\nrequirements = ["), "flask==3.0.3\n"));

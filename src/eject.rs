@@ -187,7 +187,8 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                             let _ = writeln!(pre, "FROM scratch AS {name}");
                             for (file, text) in files {
                                 let tag = delimiter(text);
-                                let _ = writeln!(pre, "COPY <<'{tag}' /{file}\n{}{}{tag}", text, if text.ends_with('\n') { "" } else { "\n" });
+                                let _ =
+                                    writeln!(pre, "COPY <<'{tag}' /{file}\n{}{}{tag}", text, if text.ends_with('\n') { "" } else { "\n" });
                             }
                             pre.push('\n');
                             flags.push(format!("--mount=type=bind,from={name},target={target}"));
@@ -380,7 +381,10 @@ mod tests {
             "version = 1\n[image]\nbase = \"busybox\"\n[app]\ncopy = [\"src/\", \".\"]\nexclude = [\"src/gen/\", \"tests/\", \"**/__pycache__\"]\n",
         );
         let d = &e.dockerfile;
-        assert!(d.contains("COPY --chown=1000:1000 --exclude=gen/ --exclude=**/__pycache__ --exclude=**/.git [\"/src\",\"/app/src\"]"), "{d}");
+        assert!(
+            d.contains("COPY --chown=1000:1000 --exclude=gen/ --exclude=**/__pycache__ --exclude=**/.git [\"/src\",\"/app/src\"]"),
+            "{d}"
+        );
         assert!(d.contains("--exclude=src/gen/ --exclude=tests/ --exclude=**/__pycache__ --exclude=**/.git [\"/\",\"/app/\"]"), "{d}");
     }
 

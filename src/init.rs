@@ -7,9 +7,34 @@ use std::path::Path;
 
 /// Top-level names never copied into the image by default.
 const SKIP: &[&str] = &[
-    "strata.toml", "Dockerfile", "Containerfile", "README.md", "README.rst", "README", "LICENSE", "docs", "tests", "test", "data",
-    "wheels", "cran", "node_modules", "target", "venv", "__pycache__", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
-    "uv.lock", "package.json", "package-lock.json", "Cargo.toml", "Cargo.lock", "DESCRIPTION", "renv.lock", "r",
+    "strata.toml",
+    "Dockerfile",
+    "Containerfile",
+    "README.md",
+    "README.rst",
+    "README",
+    "LICENSE",
+    "docs",
+    "tests",
+    "test",
+    "data",
+    "wheels",
+    "cran",
+    "node_modules",
+    "target",
+    "venv",
+    "__pycache__",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "pyproject.toml",
+    "uv.lock",
+    "package.json",
+    "package-lock.json",
+    "Cargo.toml",
+    "Cargo.lock",
+    "DESCRIPTION",
+    "renv.lock",
+    "r",
 ];
 
 pub struct Found {
@@ -30,14 +55,13 @@ pub struct Found {
 pub fn inspect(dir: &Path) -> std::io::Result<Found> {
     let has = |n: &str| dir.join(n).exists();
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap_or_default();
-    let mut names: Vec<(String, bool)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| (e.file_name().to_string_lossy().to_string(), e.path().is_dir()))
-        .collect();
+    let mut names: Vec<(String, bool)> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| (e.file_name().to_string_lossy().to_string(), e.path().is_dir())).collect();
     names.sort();
     let reqs = read("requirements.txt").to_lowercase();
     let dev = read("requirements-dev.txt").to_lowercase();
-    let python_version = read(".python-version").lines().next().map(|l| l.trim().split('.').take(2).collect::<Vec<_>>().join(".")).filter(|v| !v.is_empty());
+    let python_version =
+        read(".python-version").lines().next().map(|l| l.trim().split('.').take(2).collect::<Vec<_>>().join(".")).filter(|v| !v.is_empty());
     let script = ["app.py", "main.py", "server.py"].into_iter().find(|s| has(s));
     let entrypoint = if let Some(script) = script {
         Some(vec!["python".into(), script.into()])
@@ -53,7 +77,13 @@ pub fn inspect(dir: &Path) -> std::io::Result<Found> {
     let ignored = crate::context::parse_dockerignore(&read(".dockerignore"));
     let copy = names
         .iter()
-        .filter(|(n, _)| !n.starts_with('.') && !SKIP.contains(&n.as_str()) && !n.starts_with("requirements") && !n.starts_with("Dockerfile") && !n.ends_with(".md"))
+        .filter(|(n, _)| {
+            !n.starts_with('.')
+                && !SKIP.contains(&n.as_str())
+                && !n.starts_with("requirements")
+                && !n.starts_with("Dockerfile")
+                && !n.ends_with(".md")
+        })
         .filter(|(n, _)| !ignored.iter().any(|p| p == n))
         .map(|(n, d)| if *d { format!("{n}/") } else { n.clone() })
         .collect();

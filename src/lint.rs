@@ -37,7 +37,10 @@ pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning>
             out.push(Warning {
                 rule: "PackageInBothLists",
                 description: "A package is listed as both runtime and build package",
-                detail: format!("\"{}\" is in both `packages` and `build-packages`; runtime packages are available to the build already", p.value),
+                detail: format!(
+                    "\"{}\" is in both `packages` and `build-packages`; runtime packages are available to the build already",
+                    p.value
+                ),
                 span: p.span.clone(),
             });
         }

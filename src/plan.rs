@@ -107,11 +107,27 @@ pub enum Op {
     /// A shell command (`/bin/sh -c`), as root, in `cwd`.
     Run(Run),
     /// Copies `src` (relative to the source root) to absolute `dest`.
-    Copy { name: String, from: FileSource, src: String, dest: String, owner: Option<(u32, u32)>, span: Span },
-    Mkdir { name: String, path: String, owner: Option<(u32, u32)>, span: Span },
+    Copy {
+        name: String,
+        from: FileSource,
+        src: String,
+        dest: String,
+        owner: Option<(u32, u32)>,
+        span: Span,
+    },
+    Mkdir {
+        name: String,
+        path: String,
+        owner: Option<(u32, u32)>,
+        span: Span,
+    },
     /// Layers merged onto the state (MergeOp), each the difference between
     /// two stages (DiffOp: `upper` built on `lower`), named for the history.
-    Merge { name: String, layers: Vec<(usize, usize, String)>, span: Span },
+    Merge {
+        name: String,
+        layers: Vec<(usize, usize, String)>,
+        span: Span,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,18 +179,39 @@ impl Op {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
-    Cache { target: String, id: String, sharing: Sharing, owner: Option<(u32, u32)>, mode: Option<u32> },
+    Cache {
+        target: String,
+        id: String,
+        sharing: Sharing,
+        owner: Option<(u32, u32)>,
+        mode: Option<u32>,
+    },
     /// Read-only mount of selected files; the op's cache key depends on the
     /// content of exactly these files.
-    Files { target: String, from: FileSource, paths: Vec<String> },
+    Files {
+        target: String,
+        from: FileSource,
+        paths: Vec<String>,
+    },
     /// Read-only mount of a whole source (a named wheel context, say).
-    Source { target: String, from: FileSource },
+    Source {
+        target: String,
+        from: FileSource,
+    },
     /// Read-only mount of files strata writes (a layer group's pins).
-    Generated { target: String, files: Vec<(String, String)> },
+    Generated {
+        target: String,
+        files: Vec<(String, String)>,
+    },
     /// `--secret id=ID`, a file at `/run/secrets/ID`, never in a layer.
-    Secret { id: String },
+    Secret {
+        id: String,
+    },
     /// `--ssh ID`: the agent socket, `SSH_AUTH_SOCK` points at it.
-    Ssh { id: String, index: usize },
+    Ssh {
+        id: String,
+        index: usize,
+    },
 }
 
 /// Image config the spec sets on top of the base image's config.
@@ -246,12 +283,23 @@ pub fn cache_mounts(name: &str, spec: &Spec, image: &str) -> (Vec<Mount>, Vec<(S
             vec![],
         ),
         "go" => (
-            vec![m("/root/go/pkg/mod", cache_id("go-mod", ""), Sharing::Shared), m("/root/.cache/go-build", cache_id("go-build", ""), Sharing::Shared)],
+            vec![
+                m("/root/go/pkg/mod", cache_id("go-mod", ""), Sharing::Shared),
+                m("/root/.cache/go-build", cache_id("go-build", ""), Sharing::Shared),
+            ],
             vec![("GOMODCACHE".into(), "/root/go/pkg/mod".into()), ("GOCACHE".into(), "/root/.cache/go-build".into())],
         ),
-        "hf" => (vec![m("/root/.cache/huggingface", cache_id("hf", ""), Sharing::Shared)], vec![("HF_HOME".into(), "/root/.cache/huggingface".into())]),
-        "torch" => (vec![m("/root/.cache/torch", cache_id("torch", ""), Sharing::Shared)], vec![("TORCH_HOME".into(), "/root/.cache/torch".into())]),
-        "ccache" => (vec![m("/root/.ccache", cache_id("ccache", ""), Sharing::Shared)], vec![("CCACHE_DIR".into(), "/root/.ccache".into())]),
+        "hf" => (
+            vec![m("/root/.cache/huggingface", cache_id("hf", ""), Sharing::Shared)],
+            vec![("HF_HOME".into(), "/root/.cache/huggingface".into())],
+        ),
+        "torch" => (
+            vec![m("/root/.cache/torch", cache_id("torch", ""), Sharing::Shared)],
+            vec![("TORCH_HOME".into(), "/root/.cache/torch".into())],
+        ),
+        "ccache" => {
+            (vec![m("/root/.ccache", cache_id("ccache", ""), Sharing::Shared)], vec![("CCACHE_DIR".into(), "/root/.ccache".into())])
+        }
         _ => (vec![], vec![]),
     };
     let Some(c) = custom else { return preset };
@@ -386,7 +434,13 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
             }
             // The installer lives in a tool venv of the builder; the app's
             // venv never contains pip, setuptools or uv (unless keep-pip).
-            let tool = stage(&mut stages, "py-tool", StageBase::Stage(tools), vec![tool_install(py, spec, &builder_ref)], "the installer (builder only)");
+            let tool = stage(
+                &mut stages,
+                "py-tool",
+                StageBase::Stage(tools),
+                vec![tool_install(py, spec, &builder_ref)],
+                "the installer (builder only)",
+            );
             let skel = stage(&mut stages, "py-venv", StageBase::Stage(tool), vec![venv_create(py)], "an empty venv");
             let groups = layer_groups(py, &env.files);
             let mut below = skel;
@@ -396,7 +450,13 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
                 // its own pins only, and the diffs are merged.
                 let mut diffs = Vec::new();
                 for (i, g) in groups.iter().enumerate() {
-                    let gi = stage(&mut stages, &format!("py-layer-{}", i + 1), StageBase::Stage(skel), vec![group_install(py, spec, &builder_ref, g)], &g.label);
+                    let gi = stage(
+                        &mut stages,
+                        &format!("py-layer-{}", i + 1),
+                        StageBase::Stage(skel),
+                        vec![group_install(py, spec, &builder_ref, g)],
+                        &g.label,
+                    );
                     diffs.push((skel, gi, g.label.clone()));
                 }
                 if !diffs.is_empty() {
@@ -408,12 +468,19 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
                 // No MergeOp: the groups chain, so a bump re-runs its group
                 // and the ones after it, never the ones before.
                 for (i, g) in groups.iter().enumerate() {
-                    below = stage(&mut stages, &format!("py-layer-{}", i + 1), StageBase::Stage(below), vec![group_install(py, spec, &builder_ref, g)], &g.label);
+                    below = stage(
+                        &mut stages,
+                        &format!("py-layer-{}", i + 1),
+                        StageBase::Stage(below),
+                        vec![group_install(py, spec, &builder_ref, g)],
+                        &g.label,
+                    );
                 }
             }
             let install = python_install(py, spec, &builder_ref, !groups.is_empty());
             let install_name = install.name().to_string();
-            let installed = stage(&mut stages, "builder", StageBase::Stage(below), vec![install], "builder with the installed dependencies");
+            let installed =
+                stage(&mut stages, "builder", StageBase::Stage(below), vec![install], "builder with the installed dependencies");
             layers.push((below, installed, install_name));
             venv_stage = Some(installed);
             if env.merge && !groups.is_empty() {
@@ -504,7 +571,8 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
             span: list_span(&r.cran),
         });
     }
-    let deps = stage(&mut stages, "deps", StageBase::Stage(runtime_base), deps_ops, "base + OS packages + installed dependencies, no app code");
+    let deps =
+        stage(&mut stages, "deps", StageBase::Stage(runtime_base), deps_ops, "base + OS packages + installed dependencies, no app code");
     let mut deps_config = config.clone();
     deps_config.labels.push(("strata.deps.digest".into(), String::new()));
     stages[deps].config = Some(deps_config);
@@ -541,7 +609,14 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         .map(|entry| {
             app.include.push(trim_dir(&entry.value));
             let (src, dest) = copy_paths(&entry.value, &dest_root);
-            Op::Copy { name: format!("app: copy {}", entry.value), from: FileSource::App, src, dest, owner: app_owner, span: entry.span.clone() }
+            Op::Copy {
+                name: format!("app: copy {}", entry.value),
+                from: FileSource::App,
+                src,
+                dest,
+                owner: app_owner,
+                span: entry.span.clone(),
+            }
         })
         .collect();
     ops.extend(app_copies.iter().cloned());
@@ -584,7 +659,14 @@ pub fn build_with(spec: &Spec, dockerignore: &[String], env: &PlanEnv) -> Plan {
         for i in &t.inputs {
             context.include.push(trim_dir(&i.value));
             let (src, dest) = copy_paths(&i.value, &workdir);
-            ops.push(Op::Copy { name: format!("test: copy {}", i.value), from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
+            ops.push(Op::Copy {
+                name: format!("test: copy {}", i.value),
+                from: FileSource::Context,
+                src,
+                dest,
+                owner: None,
+                span: i.span.clone(),
+            });
         }
         let (mounts, cache_env) = caches_for(&t.caches, spec, &builder_ref);
         // The tests run with the image's environment, as the app will.
@@ -682,7 +764,14 @@ fn after_copies(s: &Step, spec: &Spec, results: &BTreeMap<String, usize>, workdi
             _ => vec![workdir.to_string()],
         };
         for o in outs {
-            ops.push(Op::Copy { name: format!("step {}: from {} {}", s.name.value, a.value, o), from: FileSource::Stage(idx), src: o.clone(), dest: o, owner: None, span: a.span.clone() });
+            ops.push(Op::Copy {
+                name: format!("step {}: from {} {}", s.name.value, a.value, o),
+                from: FileSource::Stage(idx),
+                src: o.clone(),
+                dest: o,
+                owner: None,
+                span: a.span.clone(),
+            });
         }
     }
     ops
@@ -694,10 +783,22 @@ fn step_ops(s: &Step, spec: &Spec, image: &str, workdir: &str, context: &mut Con
     for i in &s.inputs {
         context.include.push(trim_dir(&i.value));
         let (src, dest) = copy_paths(&i.value, workdir);
-        ops.push(Op::Copy { name: format!("step {}: input {}", s.name.value, i.value), from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
+        ops.push(Op::Copy {
+            name: format!("step {}: input {}", s.name.value, i.value),
+            from: FileSource::Context,
+            src,
+            dest,
+            owner: None,
+            span: i.span.clone(),
+        });
     }
     if s.inputs.is_empty() {
-        ops.push(Op::Mkdir { name: format!("step {}: workdir", s.name.value), path: workdir.to_string(), owner: None, span: s.name.span.clone() });
+        ops.push(Op::Mkdir {
+            name: format!("step {}: workdir", s.name.value),
+            path: workdir.to_string(),
+            owner: None,
+            span: s.name.span.clone(),
+        });
     }
     let (mut mounts, mut env) = caches_for(&s.caches, spec, image);
     env.extend(extra_env);
@@ -795,13 +896,25 @@ fn install_packages(spec: &Spec, manager: Manager, pkgs: &[&str], image: &str, s
         ),
         Manager::Apk => (
             format!("set -e; apk add --cache-dir /var/cache/apk {list}"),
-            vec![Mount::Cache { target: "/var/cache/apk".into(), id: cache_id("apk", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }],
+            vec![Mount::Cache {
+                target: "/var/cache/apk".into(),
+                id: cache_id("apk", &sanitize_id(image)),
+                sharing: Sharing::Locked,
+                owner: None,
+                mode: None,
+            }],
             vec![],
             "apk",
         ),
         Manager::Dnf => (
             format!("set -e; dnf install -y -q --setopt=keepcache=1 --setopt=install_weak_deps=False {list}"),
-            vec![Mount::Cache { target: "/var/cache/dnf".into(), id: cache_id("dnf", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }],
+            vec![Mount::Cache {
+                target: "/var/cache/dnf".into(),
+                id: cache_id("dnf", &sanitize_id(image)),
+                sharing: Sharing::Locked,
+                owner: None,
+                mode: None,
+            }],
             vec![],
             "dnf",
         ),
@@ -957,7 +1070,9 @@ fn installer_cmd(py: &Python) -> String {
 fn installer_env(py: &Python, spec: &Spec, image: &str, mounts: &mut Vec<Mount>) -> Vec<(String, String)> {
     let (cache, mut env) = match py.installer.value {
         Installer::Pip => ("pip", pip_env()),
-        Installer::Uv => ("uv", vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
+        Installer::Uv => {
+            ("uv", vec![("UV_LINK_MODE".to_string(), "copy".to_string()), ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())])
+        }
     };
     // With SOURCE_DATE_EPOCH set, py_compile writes hash-based .pyc files
     // instead of ones stamped with the install time: the same pins give the
@@ -992,8 +1107,24 @@ pub struct Group {
 /// Python, where small pins change most) is the last layer.
 const HEAVY: &[(&str, &[&str])] = &[
     ("torch", &["torch", "torchvision", "torchaudio", "triton", "nvidia-*"]),
-    ("frameworks", &["tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-io-gcs-filesystem", "keras", "jax", "jaxlib", "onnxruntime", "onnxruntime-gpu"]),
-    ("scientific", &["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "opencv-python", "opencv-python-headless", "numba", "llvmlite"]),
+    (
+        "frameworks",
+        &[
+            "tensorflow",
+            "tensorflow-cpu",
+            "tensorflow-gpu",
+            "tensorflow-io-gcs-filesystem",
+            "keras",
+            "jax",
+            "jaxlib",
+            "onnxruntime",
+            "onnxruntime-gpu",
+        ],
+    ),
+    (
+        "scientific",
+        &["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "opencv-python", "opencv-python-headless", "numba", "llvmlite"],
+    ),
     ("native", &["pydantic-core", "grpcio", "cryptography", "lxml", "pillow", "matplotlib", "tokenizers", "safetensors", "sentencepiece"]),
 ];
 
@@ -1059,7 +1190,8 @@ pub fn layer_groups(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<Group
     let mut taken = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for (label, names) in families {
-        let chosen: Vec<&(String, String)> = pins.iter().filter(|(n, _)| !taken.contains(n) && names.iter().any(|p| matches(p, n))).collect();
+        let chosen: Vec<&(String, String)> =
+            pins.iter().filter(|(n, _)| !taken.contains(n) && names.iter().any(|p| matches(p, n))).collect();
         taken.extend(chosen.iter().map(|(n, _)| n.clone()));
         let lines: Vec<&str> = chosen.iter().map(|(_, l)| l.as_str()).collect();
         if lines.is_empty() {
@@ -1085,7 +1217,11 @@ fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     run(
         g.label.clone(),
-        words(&[format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("-r {DEPS_MOUNT}/group.txt{}", venv_cleanup(py))]),
+        words(&[
+            format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)),
+            quoted.join(" "),
+            format!("-r {DEPS_MOUNT}/group.txt{}", venv_cleanup(py)),
+        ]),
         mounts,
         env,
         py.span.clone(),
@@ -1109,12 +1245,17 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
                 None => DEPS_MOUNT.to_string(),
             };
             words(&[
-                format!("set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{}", shell_quote(&dir), compile_flag(py)),
+                format!(
+                    "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-install-project --no-dev{}",
+                    shell_quote(&dir),
+                    compile_flag(py)
+                ),
                 quoted.join(" ") + &venv_cleanup(py),
             ])
         }
         _ => {
-            let reqs: Vec<String> = py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
+            let reqs: Vec<String> =
+                py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
             words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &venv_cleanup(py)])
         }
     };
@@ -1132,7 +1273,11 @@ fn python_install(py: &Python, spec: &Spec, image: &str, after_groups: bool) -> 
 }
 
 fn dev_install(py: &Python, t: &crate::spec::TestSpec, spec: &Spec, image: &str) -> Op {
-    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: t.requirements.iter().map(|r| r.value.clone()).collect() }];
+    let mut mounts = vec![Mount::Files {
+        target: DEPS_MOUNT.into(),
+        from: FileSource::Context,
+        paths: t.requirements.iter().map(|r| r.value.clone()).collect(),
+    }];
     let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
     let mut args: Vec<String> = flags;
     args.extend(t.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]));
@@ -1150,7 +1295,13 @@ fn dev_install(py: &Python, t: &crate::spec::TestSpec, spec: &Spec, image: &str)
 /// CRAN packages into R_LIBS. `install.packages` only warns when a package
 /// fails, so the script checks every package loads afterwards.
 fn r_install(r: &crate::spec::RLang, image: &str) -> Op {
-    let mut mounts = vec![Mount::Cache { target: "/var/cache/strata-r".into(), id: cache_id("r-downloads", &sanitize_id(image)), sharing: Sharing::Locked, owner: None, mode: None }];
+    let mut mounts = vec![Mount::Cache {
+        target: "/var/cache/strata-r".into(),
+        id: cache_id("r-downloads", &sanitize_id(image)),
+        sharing: Sharing::Locked,
+        owner: None,
+        mode: None,
+    }];
     let mut urls = Vec::new();
     for repo in &r.repos {
         match repo.value.strip_prefix("context:") {
@@ -1310,8 +1461,17 @@ exclude = ["**/__pycache__"]
         assert_eq!(chain, ["py-venv", "py-tool", "builder-base"]);
         assert!(matches!(at, StageBase::Image(_)), "{at:?}");
         let Op::Run(r) = &b.ops[0] else { panic!() };
-        assert!(r.mounts.contains(&Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: vec!["requirements.txt".into()] }));
-        assert!(r.script.contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata/deps/requirements.txt"), "{}", r.script);
+        assert!(r.mounts.contains(&Mount::Files {
+            target: DEPS_MOUNT.into(),
+            from: FileSource::Context,
+            paths: vec!["requirements.txt".into()]
+        }));
+        assert!(
+            r.script
+                .contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata/deps/requirements.txt"),
+            "{}",
+            r.script
+        );
         // the app venv is created without pip
         let v = &p.stages[p.stages.iter().position(|s| s.name == "py-venv").unwrap()];
         let Op::Run(r) = &v.ops[0] else { panic!() };
@@ -1430,7 +1590,8 @@ copy = ["app.py"]
 
     #[test]
     fn targets_and_uv() {
-        let src = WEB.replace("[python]\n", "[python]\ninstaller = \"uv\"\n") + "[test]\nrun = \"pytest -q\"\nrequirements = [\"requirements-dev.txt\"]\ninputs = [\"tests/\"]\n";
+        let src = WEB.replace("[python]\n", "[python]\ninstaller = \"uv\"\n")
+            + "[test]\nrun = \"pytest -q\"\nrequirements = [\"requirements-dev.txt\"]\ninputs = [\"tests/\"]\n";
         let p = plan(&src);
         let t: Vec<&str> = p.targets().iter().map(|(n, _)| *n).collect();
         assert_eq!(t, ["builder", "deps", "runtime", "test"]);
@@ -1441,7 +1602,11 @@ copy = ["app.py"]
         let tool = &p.stages[p.stages.iter().position(|s| s.name == "py-tool").unwrap()];
         let Op::Run(r) = &tool.ops[0] else { panic!() };
         assert_eq!(r.name, "python: install uv from the wheelhouse (builder only)");
-        assert!(r.script.starts_with("set -e; python3 -c 'import glob") && r.mounts.iter().any(|m| matches!(m, Mount::Source { target, .. } if target == WHEELS_MOUNT)), "{r:?}");
+        assert!(
+            r.script.starts_with("set -e; python3 -c 'import glob")
+                && r.mounts.iter().any(|m| matches!(m, Mount::Source { target, .. } if target == WHEELS_MOUNT)),
+            "{r:?}"
+        );
         let b = &p.stages[p.stage_index("builder").unwrap()];
         let Op::Run(r) = &b.ops[0] else { panic!() };
         assert!(r.script.contains("/opt/strata-uv/bin/uv pip install"), "{}", r.script);

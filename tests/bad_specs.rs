@@ -10,7 +10,8 @@ use std::path::Path;
 fn every_bad_spec_fails_with_its_exact_message() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-specs");
     let bless = std::env::var("STRATA_BLESS").is_ok();
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
     cases.sort();
     assert!(cases.len() >= 40, "the corpus must keep at least 40 cases, has {}", cases.len());
     let mut failures = Vec::new();

@@ -95,7 +95,10 @@ fn check_reports_lints_with_positions_and_exit_codes() {
     std::fs::write(dir.join("strata.toml"), "version = 1\n[image]\nbase = \"busybox:1.36\"\nentrypont = 1\n").unwrap();
     let out = strata(&["check"], &dir);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "error: strata.toml:4:1: unknown key `entrypont` in [image]; did you mean `entrypoint`?");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: strata.toml:4:1: unknown key `entrypont` in [image]; did you mean `entrypoint`?"
+    );
     std::fs::write(dir.join("strata.toml"), b"version = 1\n\xff\xfe\n").unwrap();
     let out = strata(&["check"], &dir);
     assert_eq!(out.status.code(), Some(1));

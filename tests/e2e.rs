@@ -77,7 +77,11 @@ fn missing_requirement_file_names_its_spec_line() {
     let p = Project::from_example("python-web");
     std::fs::remove_file(p.dir.join("requirements.txt")).unwrap();
     let b = p.build(&[]).assert_failed();
-    assert!(b.log.contains("strata.toml:27:17: `requirements.txt` is not in the build context (missing, or left out by .dockerignore)"), "{}", b.log);
+    assert!(
+        b.log.contains("strata.toml:27:17: `requirements.txt` is not in the build context (missing, or left out by .dockerignore)"),
+        "{}",
+        b.log
+    );
     assert!(b.log.contains(">>> requirements = [\"requirements.txt\"]"), "{}", b.log);
 }
 
@@ -110,7 +114,10 @@ fn python_web_serves_and_keeps_build_tools_out() {
         "0"
     );
     assert_eq!(p.run("sh", &["-c", "find /app -name __pycache__ | wc -l"]), "0");
-    assert_eq!(p.run("sh", &["-c", "cd /app && find . -type f | sort"]), "./shop/__init__.py\n./shop/__main__.py\n./shop/app.py\n./shop/catalog.py\n./templates/index.html");
+    assert_eq!(
+        p.run("sh", &["-c", "cd /app && find . -type f | sort"]),
+        "./shop/__init__.py\n./shop/__main__.py\n./shop/app.py\n./shop/catalog.py\n./templates/index.html"
+    );
     // apt left no lists or archives in the image
     assert_eq!(p.run("sh", &["-c", "ls /var/lib/apt/lists | grep -vc '^lock$\\|^partial$'; true"]), "0");
     assert!(p.run("sh", &["-c", "dpkg -s libexpat1 | grep Status"]).contains("install ok installed"));
@@ -174,7 +181,11 @@ fn symlinks_cannot_reach_outside_the_context() {
     std::fs::write(outside.join("secret.txt"), &marker).unwrap();
     // An absolute and a relative link out of the context, inside a copied dir.
     std::os::unix::fs::symlink(outside.join("secret.txt"), p.dir.join("data/abs")).unwrap();
-    std::os::unix::fs::symlink("../../../../../../../../..".to_string() + &outside.join("secret.txt").display().to_string(), p.dir.join("data/rel")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../../../../../..".to_string() + &outside.join("secret.txt").display().to_string(),
+        p.dir.join("data/rel"),
+    )
+    .unwrap();
     p.build(&[]).assert_ok();
     // They arrive as links (resolved, if at all, inside the container), never
     // as the host file's content.

@@ -38,7 +38,12 @@ fn same_image_both_ways(example: &str, args: &[&str], strata_only: &[&str], file
     let docker_tree = file_tree(&p.tag);
     assert!(strata_tree.len() > 100, "suspiciously small tree: {} entries", strata_tree.len());
     let diffs = tree_diff(&strata_tree, &docker_tree);
-    assert!(diffs.is_empty(), "{example}: {} differences (~ strata | dockerfile, - only strata, + only dockerfile):\n{}\n--- Dockerfile:\n{dockerfile}", diffs.len(), diffs.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{example}: {} differences (~ strata | dockerfile, - only strata, + only dockerfile):\n{}\n--- Dockerfile:\n{dockerfile}",
+        diffs.len(),
+        diffs.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
     assert_eq!(image_config(&p.tag), strata_config, "{example}: image config differs\n--- Dockerfile:\n{dockerfile}");
 }
 

@@ -53,7 +53,10 @@ fn media_server_native_step_secret_and_init() {
     let c = Running::start(&p, &[]);
     assert_eq!(http_get(&c.0, "http://127.0.0.1:8080/thumb/1920/1080/256"), r#"{"width": 256}"#);
     assert!(http_get(&c.0, "http://127.0.0.1:8080/health").contains(r#""license": ""#));
-    assert_eq!(docker().args(["exec", &c.0, "cat", "/proc/1/cmdline"]).output().unwrap().stdout.split(|b| *b == 0).next().unwrap(), b"/usr/bin/tini");
+    assert_eq!(
+        docker().args(["exec", &c.0, "cat", "/proc/1/cmdline"]).output().unwrap().stdout.split(|b| *b == 0).next().unwrap(),
+        b"/usr/bin/tini"
+    );
     drop(c);
 
     // The secret is in no layer, config or history of the image.
@@ -93,7 +96,8 @@ fn analytics_with_and_without_r_and_test_target() {
     assert_eq!(p.inspect("{{index .Config.Entrypoint 0}}"), "/usr/bin/tini");
 
     // With R: R, and the CRAN package installed from the repo context.
-    let with_r = ["--build-arg", PY, "--build-arg", "WITH_R=true", "--build-arg", "R_PACKAGE=strataR", "--build-arg", "R_REPO=context:cran"];
+    let with_r =
+        ["--build-arg", PY, "--build-arg", "WITH_R=true", "--build-arg", "R_PACKAGE=strataR", "--build-arg", "R_REPO=context:cran"];
     let b = p.build(&with_r).assert_ok();
     assert!(b.cached("python: uv install"), "toggling R leaves the Python layers alone:\n{}", b.log);
     let out = p.run("python", &["-m", "pipeline"]);
@@ -125,7 +129,25 @@ fn ml_service_models_through_cache_mounts() {
     assert_eq!(p.run("sh", &["-c", &format!("ls {model}")]), "config.json\nweights.txt");
     // The caches are mounts: nothing of them in the image.
     assert_eq!(
-        String::from_utf8(docker().args(["run", "--rm", "--user", "root", "--entrypoint", "sh", &p.tag, "-c", "test -e /root/.cache && echo present || echo absent"]).output().unwrap().stdout).unwrap().trim(),
+        String::from_utf8(
+            docker()
+                .args([
+                    "run",
+                    "--rm",
+                    "--user",
+                    "root",
+                    "--entrypoint",
+                    "sh",
+                    &p.tag,
+                    "-c",
+                    "test -e /root/.cache && echo present || echo absent"
+                ])
+                .output()
+                .unwrap()
+                .stdout
+        )
+        .unwrap()
+        .trim(),
         "absent"
     );
     // Editing the fetch script re-runs the step, which finds the model in
@@ -144,7 +166,8 @@ fn strata_init_writes_a_spec_that_builds_for_every_example() {
     for name in ["hello", "python-web", "tf-service", "media-server", "analytics", "ml-service"] {
         let p = Project::from_example(name);
         std::fs::remove_file(p.dir.join("strata.toml")).unwrap();
-        let init = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_strata")).arg("init").args(args).arg(&p.dir).output().unwrap();
+        let init =
+            |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_strata")).arg("init").args(args).arg(&p.dir).output().unwrap();
         let out = init(&[]);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         // never over an existing spec without --force
@@ -156,6 +179,11 @@ fn strata_init_writes_a_spec_that_builds_for_every_example() {
             args.extend(["--build-arg", "REQUIREMENTS=requirements-ci.txt"]);
         }
         let b = p.build(&args);
-        assert!(b.ok, "{name}: the spec strata init wrote does not build:\n{}\n{}", std::fs::read_to_string(p.dir.join("strata.toml")).unwrap(), b.log);
+        assert!(
+            b.ok,
+            "{name}: the spec strata init wrote does not build:\n{}\n{}",
+            std::fs::read_to_string(p.dir.join("strata.toml")).unwrap(),
+            b.log
+        );
     }
 }

@@ -43,8 +43,36 @@ fn corpus() -> Vec<String> {
 }
 
 const TOKENS: &[&str] = &[
-    "[", "]", "[[step]]", "{", "}", "=", "\"", "'", "\n", "${", "}", "$${", "..", "/", "\\", "\0", "é", "🦀", "x-", "after = [\"a\"]",
-    "if = \"!X\"", "[variants.v]", "base = \"${BASE}\"", "0o777", "1e999", "-1", "true", "\"\"\"", "[caches.apt]", "outputs = [\"/\"]",
+    "[",
+    "]",
+    "[[step]]",
+    "{",
+    "}",
+    "=",
+    "\"",
+    "'",
+    "\n",
+    "${",
+    "}",
+    "$${",
+    "..",
+    "/",
+    "\\",
+    "\0",
+    "é",
+    "🦀",
+    "x-",
+    "after = [\"a\"]",
+    "if = \"!X\"",
+    "[variants.v]",
+    "base = \"${BASE}\"",
+    "0o777",
+    "1e999",
+    "-1",
+    "true",
+    "\"\"\"",
+    "[caches.apt]",
+    "outputs = [\"/\"]",
 ];
 
 fn mutate(rng: &mut Rng, s: &str) -> Vec<u8> {
@@ -86,7 +114,8 @@ fn check(src: &str) {
             let plan = strata::plan::build(&spec, &[]);
             for (name, _) in plan.targets() {
                 let idx = plan.stage_index(name).unwrap();
-                let inputs = strata::llb::lower::Inputs::offline(strata::platform::parse("linux/amd64").unwrap(), Some(("f.toml", src)), true);
+                let inputs =
+                    strata::llb::lower::Inputs::offline(strata::platform::parse("linux/amd64").unwrap(), Some(("f.toml", src)), true);
                 let _ = strata::llb::lower::lower(&plan, &inputs, idx);
             }
             let _ = strata::lint::check(&spec, src, &[]);

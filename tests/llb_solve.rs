@@ -27,7 +27,8 @@ fn solve_cli_llb(p: &Project, strata_args: &[&str], tag: &str) {
     assert!(out.status.success(), "strata llb: {}", String::from_utf8_lossy(&out.stderr));
     let def = bollard_buildkit_proto::pb::Definition::decode(&out.stdout[..]).expect("strata llb writes a pb.Definition");
     // The local names `strata llb` documents: the context and the spec's dir.
-    let locals: HashMap<String, std::path::PathBuf> = [("context".to_string(), p.dir.clone()), ("dockerfile".to_string(), p.dir.clone())].into();
+    let locals: HashMap<String, std::path::PathBuf> =
+        [("context".to_string(), p.dir.clone()), ("dockerfile".to_string(), p.dir.clone())].into();
     let attrs: HashMap<String, String> = [("name".to_string(), tag.to_string())].into();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let resp = rt.block_on(llbsolve::solve(def, locals, attrs)).unwrap_or_else(|e| panic!("solve: {e}"));
@@ -46,11 +47,17 @@ fn same_tree_as_the_frontend(example: &str, build_args: &[&str]) {
     let tag = format!("strata-e2e/llb-{example}-{}:latest", nonce());
     solve_cli_llb(&p, &args, &tag);
     let solved = file_tree(&tag);
-    let config = docker().args(["image", "inspect", "--format", "{{json .Config.User}} {{json .Config.Entrypoint}}", &tag]).output().unwrap();
+    let config =
+        docker().args(["image", "inspect", "--format", "{{json .Config.User}} {{json .Config.Entrypoint}}", &tag]).output().unwrap();
     let _ = docker().args(["image", "rm", "-f", &tag]).output();
     assert!(frontend.len() > 100, "suspiciously small tree: {} entries", frontend.len());
     let diffs = tree_diff(&frontend, &solved);
-    assert!(diffs.is_empty(), "{example}: {} differences (~ frontend | strata llb, - only frontend, + only llb):\n{}", diffs.len(), diffs.iter().take(40).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{example}: {} differences (~ frontend | strata llb, - only frontend, + only llb):\n{}",
+        diffs.len(),
+        diffs.iter().take(40).cloned().collect::<Vec<_>>().join("\n")
+    );
     assert_eq!(String::from_utf8_lossy(&config.stdout).trim(), "\"\" null", "an LLB solve carries no image config");
 }
 

@@ -17,7 +17,8 @@ fn index_url_and_extra_index_urls_with_pip_and_uv() {
     }
     for installer in ["pip", "uv"] {
         // primary: six (and uv, for uv's tool venv); extra: the flask set.
-        let index = Index::start(&[("primary", repo().join("tests/fixtures/layers/wheels")), ("extra", repo().join("examples/python-web/wheels"))]);
+        let index =
+            Index::start(&[("primary", repo().join("tests/fixtures/layers/wheels")), ("extra", repo().join("examples/python-web/wheels"))]);
         let p = Project::from_dir("tests/fixtures/indexes");
         let args = [
             "--build-arg".to_string(),
@@ -30,9 +31,16 @@ fn index_url_and_extra_index_urls_with_pip_and_uv() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let b = p.build(&args).assert_ok();
         let asked = index.requests();
-        assert!(asked.iter().any(|r| r.starts_with("/primary/simple/six")), "{installer}: primary index not asked for six: {asked:?}\n{}", b.log);
+        assert!(
+            asked.iter().any(|r| r.starts_with("/primary/simple/six")),
+            "{installer}: primary index not asked for six: {asked:?}\n{}",
+            b.log
+        );
         assert!(asked.iter().any(|r| r.starts_with("/extra/simple/itsdangerous")), "{installer}: extra index not asked: {asked:?}");
-        assert!(asked.iter().any(|r| r.starts_with("/extra/files/itsdangerous-2.2.0")), "{installer}: itsdangerous not downloaded from the extra index: {asked:?}");
+        assert!(
+            asked.iter().any(|r| r.starts_with("/extra/files/itsdangerous-2.2.0")),
+            "{installer}: itsdangerous not downloaded from the extra index: {asked:?}"
+        );
         let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.16.0 2.2.0", "{installer}: {}", String::from_utf8_lossy(&out.stderr));
         // the installer stays in the builder

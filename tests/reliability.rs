@@ -60,7 +60,12 @@ fn killed_frontends_leave_the_engine_healthy() {
         let killer = s.spawn(|| {
             let mut kills = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                if std::process::Command::new("pkill").args(["-9", "-f", "^/strata frontend"]).status().map(|st| st.success()).unwrap_or(false) {
+                if std::process::Command::new("pkill")
+                    .args(["-9", "-f", "^/strata frontend"])
+                    .status()
+                    .map(|st| st.success())
+                    .unwrap_or(false)
+                {
                     kills += 1;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));

@@ -29,7 +29,9 @@ fn to_json(v: &DeValue<'_>) -> Value {
             let body = digits.trim_start_matches("0x").trim_start_matches("0o").trim_start_matches("0b");
             i64::from_str_radix(body, i.radix()).map(Value::from).unwrap_or(Value::Null)
         }
-        DeValue::Float(f) => f.as_str().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null),
+        DeValue::Float(f) => {
+            f.as_str().parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).unwrap_or(Value::Null)
+        }
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(a) => Value::Array(a.iter().map(|x| to_json(x.get_ref())).collect()),
@@ -71,11 +73,8 @@ fn cli_prints_the_committed_schema() {
 }
 
 fn examples() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("strata.toml"))
-        .filter(|p| p.exists())
-        .collect();
+    let mut out: Vec<PathBuf> =
+        std::fs::read_dir(root().join("examples")).unwrap().map(|e| e.unwrap().path().join("strata.toml")).filter(|p| p.exists()).collect();
     out.sort();
     assert!(out.len() >= 6, "expected the six examples, found {}", out.len());
     out
@@ -125,7 +124,8 @@ const SHAPE_ERRORS: &[&str] = &[
 fn bad_specs_with_shape_errors_fail_the_schema_too() {
     let v = validator();
     let dir = root().join("tests/bad-specs");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
     cases.sort();
     let mut checked = 0;
     let mut accepted = Vec::new();

@@ -44,7 +44,9 @@ fn runtime_packages_reach_the_test_target_not_the_builder() {
         return;
     }
     let p = Project::from_example("python-web");
-    let spec = std::fs::read_to_string(p.dir.join("strata.toml")).unwrap().replace("packages = [\"libexpat1\"]", "packages = [\"libexpat1\", \"procps\"]");
+    let spec = std::fs::read_to_string(p.dir.join("strata.toml"))
+        .unwrap()
+        .replace("packages = [\"libexpat1\"]", "packages = [\"libexpat1\", \"procps\"]");
     assert!(spec.contains("\"procps\""));
     p.write("t.toml", &format!("{spec}\n[test]\nrun = \"command -v ps && python -c 'import flask' && echo tests-ran-{}\"\n", nonce()));
     let b = p.build_file("t.toml", &["--target", "test"]).assert_ok();
@@ -79,14 +81,29 @@ fn multi_platform_builds_every_platform() {
     let b = p.build_file("multi.toml", &[]).assert_ok();
     assert!(b.log.contains("(linux/386)") && b.log.contains("(linux/amd64)"), "base resolved per platform:\n{}", b.log);
     for (platform, elf_class) in [("linux/amd64", "02"), ("linux/386", "01")] {
-        let arch = docker().args(["image", "inspect", "--platform", platform, "--format", "{{.Os}}/{{.Architecture}}", &p.tag]).output().unwrap();
+        let arch =
+            docker().args(["image", "inspect", "--platform", platform, "--format", "{{.Os}}/{{.Architecture}}", &p.tag]).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&arch.stdout).trim(), platform);
         // the platform's own busybox (ELF class 1 = 32-bit), and our layers
         let out = docker()
-            .args(["run", "--rm", "--platform", platform, "--entrypoint", "sh", &p.tag, "-c", "od -An -tx1 -j4 -N1 /bin/busybox; cat /app/data/message.txt; id -u"])
+            .args([
+                "run",
+                "--rm",
+                "--platform",
+                platform,
+                "--entrypoint",
+                "sh",
+                &p.tag,
+                "-c",
+                "od -An -tx1 -j4 -N1 /bin/busybox; cat /app/data/message.txt; id -u",
+            ])
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), [elf_class, "it", "works", "1000"], "{platform}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(),
+            [elf_class, "it", "works", "1000"],
+            "{platform}"
+        );
     }
     // --platform overrides [image] platforms
     p.build_file("multi.toml", &["--platform", "linux/386"]).assert_ok();
@@ -153,7 +170,10 @@ fn call_targets_outline_and_check() {
     assert!(ok, "{out}");
     assert!(out.contains("no warnings found"), "{out}");
     let q = Project::from_example("hello");
-    q.write("lint.toml", "# syntax=strata:dev\nversion = 1\n[args]\nUNUSED = \"x\"\n[image]\nbase = \"strata-test/busybox:1\"\nuser = \"root\"\n");
+    q.write(
+        "lint.toml",
+        "# syntax=strata:dev\nversion = 1\n[args]\nUNUSED = \"x\"\n[image]\nbase = \"strata-test/busybox:1\"\nuser = \"root\"\n",
+    );
     let b = q.build_file("lint.toml", &["--call", "check"]).assert_failed();
     assert!(b.log.contains("UnusedArg") && b.log.contains("RootUser"), "{}", b.log);
     assert!(b.log.contains("lint.toml:4"), "warning points at the spec line:\n{}", b.log);
@@ -202,7 +222,11 @@ run = "test \"$APP_MODE\" = e2e && sh tests/test_greeting.sh && echo {}"
     p.build_file("t.toml", &[]).assert_ok();
     let tree = file_tree(&p.tag);
     assert!(!tree.keys().any(|k| k.starts_with("app/tests")), "tests/ reached the image");
-    assert!(!tree.keys().any(|k| k.contains(".git")), "a .git reached the image: {:?}", tree.keys().filter(|k| k.contains(".git")).collect::<Vec<_>>());
+    assert!(
+        !tree.keys().any(|k| k.contains(".git")),
+        "a .git reached the image: {:?}",
+        tree.keys().filter(|k| k.contains(".git")).collect::<Vec<_>>()
+    );
     assert!(tree.contains_key("app/vendored/lib/lib.sh") && tree.contains_key("app/hello.sh"));
     // The step saw tests/ although the app excludes it.
     assert_eq!(p.run("cat", &["/app/test-count.txt"]), "1");

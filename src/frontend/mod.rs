@@ -75,11 +75,11 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let pong = pong?.into_inner();
     let caps = caps::Caps::from_pong(&pong);
     caps.require_basics()?;
-    let worker_platform = pong
-        .workers
-        .first()
-        .and_then(|w| w.platforms.first().cloned())
-        .unwrap_or_else(|| pb::Platform { os: "linux".into(), architecture: "amd64".into(), ..Default::default() });
+    let worker_platform = pong.workers.first().and_then(|w| w.platforms.first().cloned()).unwrap_or_else(|| pb::Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        ..Default::default()
+    });
 
     let (source, dockerignore) = read?;
     let file = opts.filename.clone();
@@ -96,7 +96,9 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     // Platforms: --platform (comma list), else [image] platforms, else the
     // worker's own.
     let platforms: Vec<pb::Platform> = match &opts.platform {
-        Some(list) => list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?,
+        Some(list) => {
+            list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?
+        }
         None if !spec.image.platforms.is_empty() => {
             spec.image.platforms.iter().map(|p| parse_platform(&p.value)).collect::<Result<_, _>>().map_err(FrontendError::Other)?
         }
@@ -127,7 +129,8 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let env = plan::PlanEnv { files: dep_files.iter().cloned().collect(), merge: caps.merge_op() };
     let plan = plan::build_with(&spec, &dockerignore, &env);
     if let Some(req) = &opts.request_id {
-        let input = subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
+        let input =
+            subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
         return subrequest::answer(req, &input);
     }
     let stage_idx = plan.stage_index(&stage_name).ok_or_else(|| unknown_target(&target, &spec, &plan))?;
@@ -160,7 +163,9 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     for (pi, platform) in platforms.iter().enumerate() {
         let images: BTreeMap<String, BaseImage> = resolved[pi]
             .iter()
-            .map(|(r, res)| (r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) }))
+            .map(|(r, res)| {
+                (r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) })
+            })
             .collect();
         let configs: BTreeMap<String, Vec<u8>> = resolved[pi].iter().map(|(r, res)| (r.clone(), res.config.clone())).collect();
         let inputs = lower::Inputs {
@@ -186,14 +191,20 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             })
             .await?
             .into_inner();
-        results.push((crate::platform::format(platform), result_ref(res)?, serde_json::to_vec(&config).unwrap_or_default(), platform.clone()));
+        results.push((
+            crate::platform::format(platform),
+            result_ref(res)?,
+            serde_json::to_vec(&config).unwrap_or_default(),
+            platform.clone(),
+        ));
     }
 
     // As the Dockerfile frontend does: one platform → a single ref (the
     // classic image store cannot export a map); several → a map keyed by
     // platform. `refs.platforms` is set either way.
     let mut metadata = std::collections::HashMap::new();
-    let listed: Vec<serde_json::Value> = results.iter().map(|(id, _, _, p)| serde_json::json!({"ID": id, "Platform": platform_json(p)})).collect();
+    let listed: Vec<serde_json::Value> =
+        results.iter().map(|(id, _, _, p)| serde_json::json!({"ID": id, "Platform": platform_json(p)})).collect();
     metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({"Platforms": listed})).unwrap_or_default());
     if results.len() == 1 {
         let (_, r, config, _) = results.pop().expect("one result");
@@ -251,7 +262,11 @@ fn unknown_target(target: &str, spec: &spec::Spec, plan: &plan::Plan) -> Fronten
 
 /// Reads files from the build context (the dependency files, for layering
 /// and the deps digest); `None` for a file the context does not have.
-async fn read_context_files(client: &mut Client, opts: &BuildOpts, paths: &[String]) -> Result<Vec<(String, Option<Vec<u8>>)>, FrontendError> {
+async fn read_context_files(
+    client: &mut Client,
+    opts: &BuildOpts,
+    paths: &[String],
+) -> Result<Vec<(String, Option<Vec<u8>>)>, FrontendError> {
     if paths.is_empty() {
         return Ok(vec![]);
     }
@@ -307,7 +322,8 @@ async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, V
     };
     let (spec_res, ctx_res) = tokio::join!(spec_read, ctx_read);
     let (data, own) = spec_res?;
-    let source = String::from_utf8(data).map_err(|e| FrontendError::Other(format!("{filename} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
+    let source = String::from_utf8(data)
+        .map_err(|e| FrontendError::Other(format!("{filename} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
     // `<spec>.dockerignore` beside the spec wins, as with Dockerfiles.
     let ignore = match own {
         Some(d) => Some(d),
@@ -331,7 +347,12 @@ async fn solve_local(client: &mut Client, session: Option<&str>, name: &str, pat
     let mut g = crate::llb::Graph::new();
     let out = g.add(op, label, None);
     let res = client
-        .solve(gw::SolveRequest { definition: Some(g.definition(&out, None)), allow_result_return: true, allow_result_array_ref: true, ..Default::default() })
+        .solve(gw::SolveRequest {
+            definition: Some(g.definition(&out, None)),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     Ok(result_ref(res)?.id)

@@ -120,8 +120,12 @@ fn outline(i: &Input) -> Value {
             for m in &r.mounts {
                 let loc = location(i.source, &r.span);
                 match m {
-                    Mount::Secret { id } if !secrets.iter().any(|s| s["name"] == *id) => secrets.push(json!({"name": id, "required": true, "location": loc})),
-                    Mount::Ssh { id, .. } if !ssh.iter().any(|s| s["name"] == *id) => ssh.push(json!({"name": id, "required": true, "location": loc})),
+                    Mount::Secret { id } if !secrets.iter().any(|s| s["name"] == *id) => {
+                        secrets.push(json!({"name": id, "required": true, "location": loc}))
+                    }
+                    Mount::Ssh { id, .. } if !ssh.iter().any(|s| s["name"] == *id) => {
+                        ssh.push(json!({"name": id, "required": true, "location": loc}))
+                    }
                     Mount::Cache { id, .. } if !caches.iter().any(|c| c["ID"] == *id) => caches.push(json!({"ID": id, "location": loc})),
                     _ => {}
                 }
@@ -159,7 +163,9 @@ fn reachable(p: &plan::Plan, from: usize) -> Vec<usize> {
                 Op::Copy { from: plan::FileSource::Stage(b), .. } => todo.push(*b),
                 Op::Run(r) => {
                     for m in &r.mounts {
-                        if let Mount::Files { from: plan::FileSource::Stage(b), .. } | Mount::Source { from: plan::FileSource::Stage(b), .. } = m {
+                        if let Mount::Files { from: plan::FileSource::Stage(b), .. }
+                        | Mount::Source { from: plan::FileSource::Stage(b), .. } = m
+                        {
                             todo.push(*b);
                         }
                     }
@@ -184,11 +190,13 @@ fn lint(i: &Input, warnings: &[crate::lint::Warning]) -> Value {
 
 fn describe() -> Value {
     let meta = json!([{"name": "result.json", "description": ""}, {"name": "result.txt", "description": ""}]);
-    let req = |name: &str, desc: &str, opts: Value| {
-        json!({"name": name, "version": "1.0.0", "type": "rpc", "description": desc, "opts": opts, "inputs": null, "metadata": meta, "refs": null})
-    };
+    let req = |name: &str, desc: &str, opts: Value| json!({"name": name, "version": "1.0.0", "type": "rpc", "description": desc, "opts": opts, "inputs": null, "metadata": meta, "refs": null});
     json!([
-        req("frontend.outline", "List all parameters current build target supports", json!([{"name": "target", "description": "Target build stage"}])),
+        req(
+            "frontend.outline",
+            "List all parameters current build target supports",
+            json!([{"name": "target", "description": "Target build stage"}])
+        ),
         req("frontend.targets", "List all targets current build supports", json!([])),
         req("frontend.lint", "Lint the spec", json!([{"name": "target", "description": "Target build stage"}])),
         req("frontend.subrequests.describe", "List available subrequest types", Value::Null),

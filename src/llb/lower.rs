@@ -102,7 +102,15 @@ struct Lowering<'a> {
 
 /// Lowers the stage `target` (an index into `plan.stages`).
 pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
-    let mut l = Lowering { g: Graph::new(), lines: inputs.spec.map(|(_, text)| crate::diag::LineIndex::new(text)), inputs, plan, stages: vec![None; plan.stages.len()], context: None, app_context: None };
+    let mut l = Lowering {
+        g: Graph::new(),
+        lines: inputs.spec.map(|(_, text)| crate::diag::LineIndex::new(text)),
+        inputs,
+        plan,
+        stages: vec![None; plan.stages.len()],
+        context: None,
+        app_context: None,
+    };
     let (out, _env, history) = l.stage(target);
     let definition = l.g.definition(&out, inputs.spec);
     Lowered { definition, history }
@@ -162,10 +170,12 @@ impl Lowering<'_> {
     }
 
     fn image(&mut self, r: &str) -> (Output, Vec<String>) {
-        let base = self.inputs.images.get(r).cloned().unwrap_or_else(|| BaseImage {
-            source: crate::image::normalize_ref(r),
-            env: vec![DEFAULT_PATH.to_string()],
-        });
+        let base = self
+            .inputs
+            .images
+            .get(r)
+            .cloned()
+            .unwrap_or_else(|| BaseImage { source: crate::image::normalize_ref(r), env: vec![DEFAULT_PATH.to_string()] });
         let mut attrs = BTreeMap::new();
         if let Some(mode) = &self.inputs.resolve_mode {
             if mode != "default" {
@@ -261,10 +271,8 @@ impl Lowering<'_> {
         if !filter.exclude.is_empty() {
             attrs.insert("local.excludepatterns".to_string(), serde_json::to_string(&filter.exclude).unwrap_or_default());
         }
-        let op = pb::Op {
-            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "local://context".into(), attrs })),
-            ..Default::default()
-        };
+        let op =
+            pb::Op { op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "local://context".into(), attrs })), ..Default::default() };
         self.g.add(op, name, None)
     }
 
@@ -323,7 +331,13 @@ impl Lowering<'_> {
                 input: -1,
                 secondary_input: -1,
                 output: -1,
-                action: Some(Action::Mkdir(pb::FileActionMkDir { path: workdir, mode: 0o755, make_parents: true, owner: wd_owner.map(chown), timestamp: -1 })),
+                action: Some(Action::Mkdir(pb::FileActionMkDir {
+                    path: workdir,
+                    mode: 0o755,
+                    make_parents: true,
+                    owner: wd_owner.map(chown),
+                    timestamp: -1,
+                })),
             });
         }
         actions.push(pb::FileAction {
@@ -352,7 +366,13 @@ impl Lowering<'_> {
                 input: if i == 0 { -1 } else { i as i64 - 1 },
                 secondary_input: -1,
                 output: if i + 1 == files.len() { 0 } else { -1 },
-                action: Some(Action::Mkfile(pb::FileActionMkFile { path: format!("/{name}"), mode: 0o644, data: text.as_bytes().to_vec(), owner: None, timestamp: 0 })),
+                action: Some(Action::Mkfile(pb::FileActionMkFile {
+                    path: format!("/{name}"),
+                    mode: 0o644,
+                    data: text.as_bytes().to_vec(),
+                    owner: None,
+                    timestamp: 0,
+                })),
             })
             .collect();
         let op = pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions })), ..Default::default() };
@@ -373,7 +393,8 @@ impl Lowering<'_> {
                 timestamp: -1,
             })),
         };
-        let op = pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })), ..Default::default() };
+        let op =
+            pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })), ..Default::default() };
         self.g.add(op, "cache dir", None)
     }
 
@@ -457,7 +478,8 @@ impl Lowering<'_> {
                         }
                     }
                 }
-                let base_path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH.trim_start_matches("PATH=")).to_string();
+                let base_path =
+                    env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH.trim_start_matches("PATH=")).to_string();
                 for (k, v) in &r.env {
                     run_env.retain(|e| !e.starts_with(&format!("{k}=")));
                     run_env.push(format!("{k}={}", v.replace("${PATH}", &base_path)));
@@ -507,14 +529,19 @@ impl Lowering<'_> {
                     let (l, u) = (self.stage(*lower).0, self.stage(*upper).0);
                     let op = pb::Op {
                         inputs: vec![input(&l), input(&u)],
-                        op: Some(pb::op::Op::Diff(pb::DiffOp { lower: Some(pb::LowerDiffInput { input: 0 }), upper: Some(pb::UpperDiffInput { input: 1 }) })),
+                        op: Some(pb::op::Op::Diff(pb::DiffOp {
+                            lower: Some(pb::LowerDiffInput { input: 0 }),
+                            upper: Some(pb::UpperDiffInput { input: 1 }),
+                        })),
                         ..Default::default()
                     };
                     parts.push(self.g.add(op, "", None));
                 }
                 let op = pb::Op {
                     inputs: parts.iter().map(input).collect(),
-                    op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: (0..parts.len() as i64).map(|i| pb::MergeInput { input: i }).collect() })),
+                    op: Some(pb::op::Op::Merge(pb::MergeOp {
+                        inputs: (0..parts.len() as i64).map(|i| pb::MergeInput { input: i }).collect(),
+                    })),
                     ..Default::default()
                 };
                 self.g.add(op, name, lines)
@@ -557,10 +584,7 @@ fn bind_ro(input_idx: usize, target: &str) -> pb::Mount {
 
 fn chown((uid, gid): (u32, u32)) -> pb::ChownOpt {
     use pb::user_opt::User;
-    pb::ChownOpt {
-        user: Some(pb::UserOpt { user: Some(User::ById(uid)) }),
-        group: Some(pb::UserOpt { user: Some(User::ById(gid)) }),
-    }
+    pb::ChownOpt { user: Some(pb::UserOpt { user: Some(User::ById(uid)) }), group: Some(pb::UserOpt { user: Some(User::ById(gid)) }) }
 }
 
 fn copy_action(src: String, dest: String, owner: Option<(u32, u32)>) -> pb::FileActionCopy {
@@ -645,7 +669,14 @@ copy = ["app.py", "templates/"]
 
     #[test]
     fn mergeop_makes_app_layers_independent_of_the_venv() {
-        let ops = |merge| -> Vec<pb::Op> { lowered_with(&["wheels"], merge).definition.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect() };
+        let ops = |merge| -> Vec<pb::Op> {
+            lowered_with(&["wheels"], merge)
+                .definition
+                .def
+                .iter()
+                .map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap())
+                .collect()
+        };
         let linear = ops(false);
         assert!(!linear.iter().any(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))));
         let merged = ops(true);
@@ -684,7 +715,9 @@ copy = ["app.py", "templates/"]
     fn exec_of<'a>(ops: &'a [pb::Op], script_part: &str) -> &'a pb::ExecOp {
         ops.iter()
             .find_map(|o| match &o.op {
-                Some(pb::op::Op::Exec(e)) if e.meta.as_ref().is_some_and(|m| m.args.last().is_some_and(|a| a.contains(script_part))) => Some(e),
+                Some(pb::op::Op::Exec(e)) if e.meta.as_ref().is_some_and(|m| m.args.last().is_some_and(|a| a.contains(script_part))) => {
+                    Some(e)
+                }
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no exec running {script_part}"))
@@ -750,7 +783,9 @@ copy = ["app.py", "templates/"]
         let ctx = ops
             .iter()
             .find_map(|o| match &o.op {
-                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" && s.attrs["local.sharedkeyhint"] == "context" => Some(s.clone()),
+                Some(pb::op::Op::Source(s)) if s.identifier == "local://context" && s.attrs["local.sharedkeyhint"] == "context" => {
+                    Some(s.clone())
+                }
                 _ => None,
             })
             .unwrap();

@@ -131,7 +131,10 @@ mod tests {
     fn identical_ops_are_one_vertex() {
         let mut g = Graph::new();
         let src = || pb::Op {
-            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: "docker-image://docker.io/library/busybox:latest".into(), attrs: Default::default() })),
+            op: Some(pb::op::Op::Source(pb::SourceOp {
+                identifier: "docker-image://docker.io/library/busybox:latest".into(),
+                attrs: Default::default(),
+            })),
             ..Default::default()
         };
         let a = g.add(src(), "base", None);

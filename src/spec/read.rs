@@ -35,7 +35,10 @@ pub fn load(source: &str, build_args: &BTreeMap<String, String>) -> Result<Spec>
 /// main sections), or the main spec when `variant` is `None`.
 pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant: Option<&str>) -> Result<Spec> {
     if source.len() > MAX_SPEC_BYTES {
-        return Err(Diagnostic::new(0..0, format!("the spec is {} bytes; strata reads specs up to {} bytes", source.len(), MAX_SPEC_BYTES)));
+        return Err(Diagnostic::new(
+            0..0,
+            format!("the spec is {} bytes; strata reads specs up to {} bytes", source.len(), MAX_SPEC_BYTES),
+        ));
     }
     let doc = DeTable::parse(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
@@ -105,7 +108,10 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
         if let Some(r) = t.requirements.first() {
             // Dev deps install into the [python] venv; without one they
             // would be dropped without a word.
-            return Err(Diagnostic::new(r.span.clone(), "`test.requirements` needs a [python] section: dev dependencies install into its venv"));
+            return Err(Diagnostic::new(
+                r.span.clone(),
+                "`test.requirements` needs a [python] section: dev dependencies install into its venv",
+            ));
         }
     }
     Ok(Spec { args, arg_spans, image, system, python, r, app, steps, caches, test, variants, variant: variant.map(String::from) })
@@ -260,9 +266,7 @@ impl<'a, 'i> Table<'a, 'i> {
             None => Ok(None),
             Some(v) => match v.get_ref() {
                 DeValue::String(s) => Ok(Some(vec!["/bin/sh".into(), "-c".into(), cx.expand(s, &v.span())?])),
-                DeValue::Array(items) => {
-                    Ok(Some(items.iter().map(|i| string_value(cx, i, &q).map(|s| s.value)).collect::<Result<_>>()?))
-                }
+                DeValue::Array(items) => Ok(Some(items.iter().map(|i| string_value(cx, i, &q).map(|s| s.value)).collect::<Result<_>>()?)),
                 other => Err(Diagnostic::new(
                     v.span(),
                     format!("`{q}` must be an array of strings (exec form) or a string (shell form), found {}", other.type_str()),
@@ -308,7 +312,9 @@ impl<'a, 'i> Table<'a, 'i> {
         // A key in the schema that the reader never looked at would be
         // accepted and silently ignored: a bug here, not in the spec.
         debug_assert!(
-            self.t.iter().all(|(k, _)| k.get_ref().starts_with("x-") || self.used.contains(k.get_ref().as_ref()) || !known.contains(&k.get_ref().as_ref())),
+            self.t.iter().all(|(k, _)| k.get_ref().starts_with("x-")
+                || self.used.contains(k.get_ref().as_ref())
+                || !known.contains(&k.get_ref().as_ref())),
             "[{}] has a schema key the reader does not read",
             self.path
         );
@@ -361,15 +367,22 @@ fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<Ar
             Some(v) => v.clone(),
             None => {
                 let cx = Cx { args: &args };
-                string_value(&cx, val, &format!("args.{name}")).map_err(|e| {
-                    // Name the real problem when the arg exists further down.
-                    let later = entries[i + 1..].iter().map(|(k, _)| k.get_ref().to_string()).find(|l| e.message.contains(&format!("`${{{l}}}`")));
-                    match later {
-                        Some(l) => Diagnostic::new(e.span.clone(), format!("arg `{name}` uses `${{{l}}}`, which is declared below it; declare `{l}` first")),
-                        None => e,
-                    }
-                })?
-                .value
+                string_value(&cx, val, &format!("args.{name}"))
+                    .map_err(|e| {
+                        // Name the real problem when the arg exists further down.
+                        let later = entries[i + 1..]
+                            .iter()
+                            .map(|(k, _)| k.get_ref().to_string())
+                            .find(|l| e.message.contains(&format!("`${{{l}}}`")));
+                        match later {
+                            Some(l) => Diagnostic::new(
+                                e.span.clone(),
+                                format!("arg `{name}` uses `${{{l}}}`, which is declared below it; declare `{l}` first"),
+                            ),
+                            None => e,
+                        }
+                    })?
+                    .value
             }
         };
         spans.insert(name.clone(), k.span());
@@ -509,7 +522,10 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
             "apk" => Manager::Apk,
             "dnf" => Manager::Dnf,
             other => {
-                return Err(Diagnostic::new(m.span, format!("unknown package manager \"{other}\"; accepted: {}", schema::MANAGERS.join(", "))));
+                return Err(Diagnostic::new(
+                    m.span,
+                    format!("unknown package manager \"{other}\"; accepted: {}", schema::MANAGERS.join(", ")),
+                ));
             }
         },
     };
@@ -521,7 +537,10 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
     let layers = name_groups(cx, &mut t, "layers", "system.layers")?;
     for p in layers.iter().flatten() {
         if !packages.iter().any(|q| q.value == p.value) {
-            return Err(Diagnostic::new(p.span.clone(), format!("`system.layers` names \"{}\", which is not in `system.packages`", p.value)));
+            return Err(Diagnostic::new(
+                p.span.clone(),
+                format!("`system.layers` names \"{}\", which is not in `system.packages`", p.value),
+            ));
         }
     }
     t.finish(schema::SYSTEM)?;
@@ -532,9 +551,7 @@ fn read_system(cx: &Cx, mut t: Table) -> Result<System> {
 /// anything that is not a package name (or name=version) to fail early.
 fn check_package(p: &Sp<String>) -> Result<()> {
     let s = &p.value;
-    let ok = !s.is_empty()
-        && !s.starts_with('-')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._:=~*".contains(&b));
+    let ok = !s.is_empty() && !s.starts_with('-') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._:=~*".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -557,7 +574,9 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         Some(i) => match i.value.as_str() {
             "pip" => Sp::new(Installer::Pip, i.span),
             "uv" => Sp::new(Installer::Uv, i.span),
-            other => return Err(Diagnostic::new(i.span, format!("unknown installer \"{other}\"; accepted: {}", schema::INSTALLERS.join(", ")))),
+            other => {
+                return Err(Diagnostic::new(i.span, format!("unknown installer \"{other}\"; accepted: {}", schema::INSTALLERS.join(", "))))
+            }
         },
     };
     let venv = t.str(cx, "venv")?.unwrap_or_else(|| Sp::new("/opt/venv".into(), span.clone()));
@@ -576,7 +595,8 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
     let prune_tests = t.bool(cx, "prune-tests", true)?;
-    let layers = if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
+    let layers =
+        if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
     t.finish(schema::PYTHON)?;
     match (&pyproject, &lock) {
         (Some(_), None) | (None, Some(_)) => {
@@ -599,13 +619,33 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         }
         _ => {}
     }
-    Ok(Python { requirements, pyproject, lock, installer, venv: venv.value, index_url, extra_index_urls, wheels, keep_pip, compile, system_site_packages, prune_tests, layers, span })
+    Ok(Python {
+        requirements,
+        pyproject,
+        lock,
+        installer,
+        venv: venv.value,
+        index_url,
+        extra_index_urls,
+        wheels,
+        keep_pip,
+        compile,
+        system_site_packages,
+        prune_tests,
+        layers,
+        span,
+    })
 }
 
 /// A list of package-name lists (`layers`); empty when absent.
 fn name_groups(cx: &Cx, t: &mut Table, key: &str, what: &str) -> Result<Vec<Vec<Sp<String>>>> {
     let Some(v) = t.raw(key) else { return Ok(vec![]) };
-    let bad = || Diagnostic::new(v.span(), format!("`{what}` must be a list of package-name lists, e.g. [[\"torch\", \"torchvision\"], [\"numpy\"]]"));
+    let bad = || {
+        Diagnostic::new(
+            v.span(),
+            format!("`{what}` must be a list of package-name lists, e.g. [[\"torch\", \"torchvision\"], [\"numpy\"]]"),
+        )
+    };
     let DeValue::Array(groups) = v.get_ref() else { return Err(bad()) };
     let mut out = Vec::new();
     for g in groups.iter() {
@@ -760,20 +800,27 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
         let span = item.span();
         let name = t.str(cx, "name")?.ok_or_else(|| Diagnostic::new(span.start..span.start, "missing required key `step.name`"))?;
         if !valid_name(&name.value) {
-            return Err(Diagnostic::new(name.span, format!("invalid step name \"{}\": use lowercase letters, digits, `-` and `_`", name.value)));
+            return Err(Diagnostic::new(
+                name.span,
+                format!("invalid step name \"{}\": use lowercase letters, digits, `-` and `_`", name.value),
+            ));
         }
         if all_names.contains_key(&name.value) {
             return Err(Diagnostic::new(name.span.clone(), format!("duplicate step name \"{}\": step names must be unique", name.value)));
         }
         all_names.insert(name.value.clone(), name.span.clone());
         t.path = format!("step.{}", name.value);
-        let run = t.str(cx, "run")?.ok_or_else(|| Diagnostic::new(name.span.clone(), format!("missing required key `step.{}.run`", name.value)))?;
+        let run = t
+            .str(cx, "run")?
+            .ok_or_else(|| Diagnostic::new(name.span.clone(), format!("missing required key `step.{}.run`", name.value)))?;
         let stage = match t.str(cx, "stage")? {
             None => StepStage::Build,
             Some(s) => match s.value.as_str() {
                 "build" => StepStage::Build,
                 "runtime" => StepStage::Runtime,
-                other => return Err(Diagnostic::new(s.span, format!("unknown stage \"{other}\"; accepted: {}", schema::STAGES.join(", ")))),
+                other => {
+                    return Err(Diagnostic::new(s.span, format!("unknown stage \"{other}\"; accepted: {}", schema::STAGES.join(", "))))
+                }
             },
         };
         let inputs = paths(cx, &mut t, "inputs", "step.inputs")?;
@@ -811,7 +858,9 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
                 "default" => Network::Default,
                 "none" => Network::None,
                 "host" => Network::Host,
-                other => return Err(Diagnostic::new(n.span, format!("unknown network \"{other}\"; accepted: {}", schema::NETWORKS.join(", ")))),
+                other => {
+                    return Err(Diagnostic::new(n.span, format!("unknown network \"{other}\"; accepted: {}", schema::NETWORKS.join(", "))))
+                }
             },
         };
         let env = t.str_map(cx, "env")?;
@@ -902,7 +951,10 @@ fn read_r(cx: &Cx, mut t: Table) -> Result<Option<RLang>> {
             (v.starts_with("https://") || v.starts_with("http://") || v.starts_with("file:///")) && !v.contains(['\'', '"', '\\', ' '])
         };
         if !ok {
-            return Err(Diagnostic::new(r.span.clone(), format!("invalid repo \"{v}\": expected an http(s):// or file:/// URL, or context:NAME")));
+            return Err(Diagnostic::new(
+                r.span.clone(),
+                format!("invalid repo \"{v}\": expected an http(s):// or file:/// URL, or context:NAME"),
+            ));
         }
     }
     t.finish(schema::R)?;
@@ -991,10 +1043,7 @@ mod tests {
             (4, 1, "unknown key `entrypont` in [image]; did you mean `entrypoint`?".into())
         );
         assert_eq!(err("version = 2\n"), (1, 11, "unsupported version: this strata reads version = 1".into()));
-        assert_eq!(
-            err("version = 1\n[image]\nbase = \"${NOPE}\"\n"),
-            (3, 9, "unknown arg `${NOPE}` (declare it under [args])".into())
-        );
+        assert_eq!(err("version = 1\n[image]\nbase = \"${NOPE}\"\n"), (3, 9, "unknown arg `${NOPE}` (declare it under [args])".into()));
         assert_eq!(
             err("version = 1\n[image]\nbase = \"x\"\n[app]\ncopy = [\"../etc\"]\n"),
             (5, 9, "path \"../etc\" in `app.copy` leaves the build context".into())
@@ -1087,13 +1136,18 @@ caches = ["pip"]
         // Every key of every table is set above, so the debug assertion in
         // `finish` has seen each one read.
         // pyproject + lock exclude requirements: a second spec has them.
-        let lock_src = "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\n";
+        let lock_src =
+            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\n";
         assert!(load_ok(lock_src).python.unwrap().lock.is_some());
         let both = format!("{src}\n{lock_src}");
         fn walk(keys: &[super::schema::Key], src: &str) {
             use super::schema::Ty;
             for k in keys {
-                let set = src.contains(&format!("\n{} = ", k.name)) || src.contains(&format!(" {} = ", k.name)) || src.contains(&format!("[{}", k.name)) || src.contains(&format!("[[{}]]", k.name)) || src.starts_with(k.name);
+                let set = src.contains(&format!("\n{} = ", k.name))
+                    || src.contains(&format!(" {} = ", k.name))
+                    || src.contains(&format!("[{}", k.name))
+                    || src.contains(&format!("[[{}]]", k.name))
+                    || src.starts_with(k.name);
                 assert!(set, "the kitchen-sink spec lacks `{}`", k.name);
                 if let Ty::Table(sub) | Ty::TableArray(sub) | Ty::NamedTables(sub) = k.ty {
                     walk(sub, src);
@@ -1128,7 +1182,9 @@ caches = ["pip"]
 
     #[test]
     fn if_takes_an_arg_or_its_negation() {
-        let src = |cond: &str| format!("version = 1\n[args]\nWITH_R = \"0\"\n[image]\nbase = \"x\"\n[[step]]\nname = \"s\"\nrun = \"true\"\nif = \"{cond}\"\n");
+        let src = |cond: &str| {
+            format!("version = 1\n[args]\nWITH_R = \"0\"\n[image]\nbase = \"x\"\n[[step]]\nname = \"s\"\nrun = \"true\"\nif = \"{cond}\"\n")
+        };
         assert!(load_ok(&src("WITH_R")).steps.is_empty());
         assert_eq!(load_ok(&src("!WITH_R")).steps.len(), 1);
         let on: BTreeMap<_, _> = [("WITH_R".to_string(), "yes".to_string())].into();

@@ -94,7 +94,11 @@ pub const IMAGE: &[Key] = &[
     req("base", Ty::Str, "the runtime base image, e.g. \"python:3.12-slim\""),
     k("builder", Ty::Str, "the image the builder stage starts from (default: base)"),
     k("workdir", Ty::AbsPath, "working directory of the image and of steps (default /app)"),
-    k("user", Ty::Str, "NAME, NAME:UID or NAME:UID:GID the image runs as; created if missing (default \"app\", uid 1000; \"root\" only when written)"),
+    k(
+        "user",
+        Ty::Str,
+        "NAME, NAME:UID or NAME:UID:GID the image runs as; created if missing (default \"app\", uid 1000; \"root\" only when written)",
+    ),
     k("entrypoint", Ty::Command, "the image entrypoint"),
     k("cmd", Ty::Command, "the image command"),
     k("env", Ty::StrMap, "environment of the image (steps get their own `env`)"),
@@ -121,11 +125,19 @@ pub const PYTHON: &[Key] = &[
     k("venv", Ty::AbsPath, "where the virtualenv lives (default /opt/venv)"),
     k("index-url", Ty::Str, "the package index URL (pip/uv --index-url)"),
     k("extra-index-urls", Ty::StrList, "further package indexes"),
-    k("wheels", Ty::Str, "offline install from this named build context (--build-context NAME=DIR), falling back to that directory of the context"),
+    k(
+        "wheels",
+        Ty::Str,
+        "offline install from this named build context (--build-context NAME=DIR), falling back to that directory of the context",
+    ),
     k("keep-pip", Ty::Bool, "keep pip/setuptools/wheel in the runtime venv (default false)"),
     k("compile", Ty::Bool, "byte-compile the venv at install time (default true)"),
     k("system-site-packages", Ty::Bool, "the venv sees the base image's site-packages (TensorFlow/CUDA base images)"),
-    k("prune-tests", Ty::Bool, "delete the test suites libraries ship inside their packages (numpy/_core/tests…) from the runtime venv (default true)"),
+    k(
+        "prune-tests",
+        Ty::Bool,
+        "delete the test suites libraries ship inside their packages (numpy/_core/tests…) from the runtime venv (default true)",
+    ),
     k("layers", Ty::Groups, "groups of requirements installed as their own layers (default: heavy packages like torch get their own)"),
 ];
 
@@ -138,7 +150,11 @@ pub const R: &[Key] = &[
 
 pub const APP: &[Key] = &[
     k("copy", Ty::StrList, "context paths copied into the image in this order, each its own layer"),
-    k("exclude", Ty::StrList, "patterns left out of the app copies (on top of .dockerignore and `**/.git`); steps and tests still see those paths"),
+    k(
+        "exclude",
+        Ty::StrList,
+        "patterns left out of the app copies (on top of .dockerignore and `**/.git`); steps and tests still see those paths",
+    ),
     k("dest", Ty::AbsPath, "where the app goes (default: workdir)"),
     k("chown", Ty::Str, "owner of the copied files (default: the image user)"),
 ];
@@ -228,7 +244,9 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::Str => str_like(),
         Ty::Name => json!({ "type": "string", "pattern": NAME_PATTERN }),
         Ty::AbsPath => json!({ "type": "string", "pattern": format!("^/|{ARG_PATTERN}") }),
-        Ty::Duration => json!({ "type": "string", "pattern": format!("^(0|([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$|{ARG_PATTERN}") }),
+        Ty::Duration => {
+            json!({ "type": "string", "pattern": format!("^(0|([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$|{ARG_PATTERN}") })
+        }
         Ty::Bool => json!({ "anyOf": [{ "type": "boolean" }, { "enum": TRUTHY }, arg_string()] }),
         Ty::Int => json!({ "type": "integer", "minimum": 0 }),
         Ty::Mode => json!({ "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^(0o)?[0-7]+$" }] }),
@@ -310,7 +328,11 @@ pub fn markdown() -> String {
             Ty::Table(keys) => section(&mut out, &format!("[{}]", key.name), key.doc, keys),
             Ty::TableArray(keys) => section(&mut out, &format!("[[{}]]", key.name), key.doc, keys),
             Ty::NamedTables(keys) => {
-                let doc = format!("{} Presets that need no table: {}.", key.doc, CACHE_PRESETS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "));
+                let doc = format!(
+                    "{} Presets that need no table: {}.",
+                    key.doc,
+                    CACHE_PRESETS.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                );
                 section(&mut out, &format!("[{}.NAME]", key.name), &doc, keys)
             }
             _ => {}

@@ -80,9 +80,18 @@ enum Mode {
     MergeTable,
 }
 
-fn set<'i>(doc: &mut DeTable<'i>, section: &str, key: Spanned<std::borrow::Cow<'i, str>>, value: Spanned<DeValue<'i>>, mode: Mode) -> Result<(), Diagnostic> {
+fn set<'i>(
+    doc: &mut DeTable<'i>,
+    section: &str,
+    key: Spanned<std::borrow::Cow<'i, str>>,
+    value: Spanned<DeValue<'i>>,
+    mode: Mode,
+) -> Result<(), Diagnostic> {
     if doc.get(section).is_none() {
-        doc.insert(Spanned::new(value.span(), std::borrow::Cow::Owned(section.to_string())), Spanned::new(value.span(), DeValue::Table(DeTable::new())));
+        doc.insert(
+            Spanned::new(value.span(), std::borrow::Cow::Owned(section.to_string())),
+            Spanned::new(value.span(), DeValue::Table(DeTable::new())),
+        );
     }
     let Some(sec) = doc.get_mut(section) else { return Ok(()) };
     let sec_span = sec.span();

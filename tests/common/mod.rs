@@ -78,7 +78,10 @@ impl Project {
         let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let src = repo().join(rel);
-        assert!(src.join("wheels").is_dir() || !std::fs::read_to_string(src.join("strata.toml")).unwrap_or_default().contains("wheels ="), "{rel}/wheels is missing: run scripts/fixtures.sh");
+        assert!(
+            src.join("wheels").is_dir() || !std::fs::read_to_string(src.join("strata.toml")).unwrap_or_default().contains("wheels ="),
+            "{rel}/wheels is missing: run scripts/fixtures.sh"
+        );
         copy_dir(&src, &dir);
         Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
     }
@@ -211,7 +214,6 @@ impl Build {
         hits.iter().all(|(_, c)| **c)
     }
 }
-
 
 /// A value unique to this moment, for edits that must miss every cache.
 pub fn nonce() -> u128 {
@@ -376,7 +378,8 @@ impl Index {
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 log2.lock().unwrap().push(path.clone());
                 let (status, ctype, body) = Self::answer(&repos, &path);
-                let head = format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let head =
+                    format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                 let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
             }
         });
@@ -388,7 +391,12 @@ impl Index {
         let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '.'], "-");
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let Some((_, dir)) = repos.iter().find(|(p, _)| Some(&p.as_str()) == parts.first()) else { return not_found };
-        let wheels: Vec<String> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|f| f.ends_with(".whl")).collect();
+        let wheels: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".whl"))
+            .collect();
         match parts.as_slice() {
             [prefix, "simple", name] => {
                 let links: Vec<String> = wheels
@@ -401,7 +409,9 @@ impl Index {
                 }
                 ("200 OK", "text/html", format!("<!DOCTYPE html><html><body>{}</body></html>", links.join("\n")).into_bytes())
             }
-            [_, "files", file] if wheels.iter().any(|w| w == file) => ("200 OK", "application/octet-stream", std::fs::read(dir.join(file)).unwrap()),
+            [_, "files", file] if wheels.iter().any(|w| w == file) => {
+                ("200 OK", "application/octet-stream", std::fs::read(dir.join(file)).unwrap())
+            }
             _ => not_found,
         }
     }

@@ -49,7 +49,11 @@ async fn upgrade(path: &str, headers: &[(&str, String)]) -> std::io::Result<Unix
 
 /// Solve `def`, exporting with the daemon's `moby` exporter (`name` + `attrs`);
 /// `locals` are served by name over the session. Returns the exporter response.
-pub async fn solve(def: Definition, locals: HashMap<String, PathBuf>, mut attrs: HashMap<String, String>) -> Result<HashMap<String, String>, Error> {
+pub async fn solve(
+    def: Definition,
+    locals: HashMap<String, PathBuf>,
+    mut attrs: HashMap<String, String>,
+) -> Result<HashMap<String, String>, Error> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let session = format!("llbsolve{}x{nanos}", std::process::id());
     let mut hdrs = vec![
@@ -78,7 +82,13 @@ pub async fn solve(def: Definition, locals: HashMap<String, PathBuf>, mut attrs:
         let (mut status, mut done) = (status.into_inner(), std::collections::HashSet::new());
         while let Ok(Some(st)) = status.message().await {
             for v in st.vertexes.iter().filter(|v| v.completed.is_some() && done.insert((v.digest.clone(), v.error.clone()))) {
-                let state = if !v.error.is_empty() { format!("ERROR {}", v.error) } else if v.cached { "CACHED".into() } else { "DONE".into() };
+                let state = if !v.error.is_empty() {
+                    format!("ERROR {}", v.error)
+                } else if v.cached {
+                    "CACHED".into()
+                } else {
+                    "DONE".into()
+                };
                 eprintln!("#{} {state}", v.name);
             }
             for l in st.logs {
@@ -148,7 +158,8 @@ impl FileSync for Dirs {
         let (inc, exc) = (Matcher::new(&inc)?, Matcher::new(&get("exclude-patterns"))?);
         let mut out = Vec::new();
         walk(&root, "", &inc, &exc, &mut Vec::new(), &mut HashMap::new(), &mut out)?;
-        let files: HashMap<u32, String> = out.iter().enumerate().filter(|(_, s)| s.mode & TYPE_BITS == 0).map(|(i, s)| (i as u32, s.path.clone())).collect();
+        let files: HashMap<u32, String> =
+            out.iter().enumerate().filter(|(_, s)| s.mode & TYPE_BITS == 0).map(|(i, s)| (i as u32, s.path.clone())).collect();
 
         let (tx, rx) = mpsc::channel(64);
         let stats_tx = tx.clone();
@@ -184,7 +195,12 @@ impl FileSync for Dirs {
 }
 
 /// Answer the receiver's file requests until it says FIN.
-async fn serve_files(root: PathBuf, mut files: HashMap<u32, String>, mut inbound: mpsc::UnboundedReceiver<Result<Packet, Status>>, tx: &Tx) -> Result<(), Status> {
+async fn serve_files(
+    root: PathBuf,
+    mut files: HashMap<u32, String>,
+    mut inbound: mpsc::UnboundedReceiver<Result<Packet, Status>>,
+    tx: &Tx,
+) -> Result<(), Status> {
     let send = |p: Packet| async { tx.send(Ok(p)).await.map_err(|_| Status::cancelled("receiver gone")) };
     while let Some(p) = inbound.recv().await.transpose()? {
         match PacketType::try_from(p.r#type) {
@@ -257,7 +273,15 @@ fn mkstat(root: &Path, path: &str, md: &std::fs::Metadata, seen: &mut HashMap<(u
 /// Depth-first, names sorted bytewise (Go's filepath.WalkDir order); a directory
 /// that is filtered out itself is still sent (lazily, in `pending`) before any
 /// entry inside it that passes the filters.
-fn walk(root: &Path, rel: &str, inc: &Option<Matcher>, exc: &Option<Matcher>, pending: &mut Vec<Option<Stat>>, seen: &mut HashMap<(u64, u64), String>, out: &mut Vec<Stat>) -> std::io::Result<()> {
+fn walk(
+    root: &Path,
+    rel: &str,
+    inc: &Option<Matcher>,
+    exc: &Option<Matcher>,
+    pending: &mut Vec<Option<Stat>>,
+    seen: &mut HashMap<(u64, u64), String>,
+    out: &mut Vec<Stat>,
+) -> std::io::Result<()> {
     let mut names = std::fs::read_dir(root.join(rel))?.map(|e| e.map(|e| e.file_name())).collect::<Result<Vec<_>, _>>()?;
     names.sort();
     for name in names {
@@ -271,7 +295,10 @@ fn walk(root: &Path, rel: &str, inc: &Option<Matcher>, exc: &Option<Matcher>, pe
             if skip_exc && !exc.as_ref().unwrap().has_exceptions {
                 continue;
             }
-            if skip_inc && inc.as_ref().unwrap().only_prefix && !inc.as_ref().unwrap().pats.iter().any(|p| p.raw.starts_with(&format!("{path}/"))) {
+            if skip_inc
+                && inc.as_ref().unwrap().only_prefix
+                && !inc.as_ref().unwrap().pats.iter().any(|p| p.raw.starts_with(&format!("{path}/")))
+            {
                 continue;
             }
         }
@@ -455,7 +482,9 @@ fn unescape(s: &str) -> String {
 mod tests {
     #[test]
     fn dockerignore_semantics() {
-        let m = |pats: &[&str], path: &str| super::Matcher::new(&pats.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap().unwrap().matches(path);
+        let m = |pats: &[&str], path: &str| {
+            super::Matcher::new(&pats.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap().unwrap().matches(path)
+        };
         assert!(m(&["data/*.tmp"], "data/a.tmp") && !m(&["data/*.tmp"], "data/sub/a.tmp"));
         assert!(m(&["**/__pycache__"], "a/b/__pycache__/x.pyc") && m(&["**/*.pyc"], "x.pyc"));
         assert!(m(&["data"], "data/x/y") && !m(&["data"], "database"));
