@@ -17,5 +17,6 @@ pub mod lint;
 pub mod llb;
 pub mod plan;
 pub mod platform;
+pub mod request;
 pub mod spec;
 pub mod timefmt;

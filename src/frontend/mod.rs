@@ -25,7 +25,7 @@ pub use errors::FrontendError;
 use opts::BuildOpts;
 
 use crate::llb::lower::{self, BaseImage};
-use crate::{image, plan, spec};
+use crate::{image, plan, request, spec};
 
 type Client = LlbBridgeClient<Channel>;
 
@@ -83,15 +83,8 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
 
     let (source, dockerignore) = read?;
     let file = opts.filename.clone();
-    let spec_err = |d| FrontendError::Spec(crate::diag::SpecError::new(&file, &source, d));
-    let mut spec = spec::load(&source, &opts.build_args).map_err(spec_err)?;
     let target = opts.target.clone().unwrap_or_default();
-    let stage_name = if spec.variants.iter().any(|v| v.value == target) {
-        spec = spec::load_target(&source, &opts.build_args, Some(&target)).map_err(spec_err)?;
-        "runtime".to_string()
-    } else {
-        target.clone()
-    };
+    let (spec, stage_name) = request::load(&file, &source, &opts.build_args, &target).map_err(FrontendError::Spec)?;
     let resolving = opts.request_id.is_none();
     // Platforms: --platform (comma list), else [image] platforms, else the
     // worker's own.
@@ -109,43 +102,28 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let mut jobs = if resolving { resolve_images(client, opts, &spec, &platforms) } else { tokio::task::JoinSet::new() };
     // Layered Python installs need the requirement files' pins at plan time
     // (one more round trip, only for specs that can use them).
-    let layerable = spec.python.as_ref().is_some_and(|py| !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()));
-    let dep_files = if layerable && opts.request_id.is_none() {
-        let reqs: Vec<&crate::spec::Sp<String>> = spec.python.iter().flat_map(|py| py.requirements.iter()).collect();
-        let files: Vec<String> = reqs.iter().map(|r| r.value.clone()).collect();
-        let read = read_context_files(client, opts, &files).await?;
-        // A requirement file the context lacks would fail later in a copy
-        // with no spec location; say it here, at its line in the spec.
-        if let Some(r) = reqs.iter().find(|r| read.iter().any(|(p, d)| p == &r.value && d.is_none())) {
-            return Err(spec_err(crate::diag::Diagnostic::new(
-                r.span.clone(),
-                format!("`{}` is not in the build context (missing, or left out by .dockerignore)", r.value),
-            )));
-        }
-        read.into_iter().map(|(p, d)| (p, d.unwrap_or_default())).collect()
-    } else {
-        vec![]
-    };
-    let env = plan::PlanEnv { files: dep_files.iter().cloned().collect(), merge: caps.merge_op() };
-    let plan = plan::build_with(&spec, &dockerignore, &env);
+    let wanted = if resolving { request::plan_files(&spec) } else { vec![] };
+    let names: Vec<String> = wanted.iter().map(|w| w.value.clone()).collect();
+    let read = read_context_files(client, opts, &names).await?;
+    request::missing_file(&file, &source, &wanted, |p| read.iter().any(|(f, d)| f == p && d.is_some())).map_err(FrontendError::Spec)?;
+    let mut files: BTreeMap<String, Vec<u8>> = read.into_iter().filter_map(|(p, d)| Some((p, d?))).collect();
+    let plan = request::plan(&spec, &dockerignore, files.clone(), caps.merge_op());
     if let Some(req) = &opts.request_id {
         let input =
             subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
         return subrequest::answer(req, &input);
     }
-    let stage_idx = plan.stage_index(&stage_name).ok_or_else(|| unknown_target(&target, &spec, &plan))?;
+    let stage_idx = request::stage(&plan, &spec, &stage_name, &target).map_err(|e| FrontendError::Other(e.to_string()))?;
     let mut patch = plan.stages[stage_idx].config.clone().unwrap_or_default();
     for (k, v) in &opts.labels {
         patch.labels.retain(|(lk, _)| lk != k);
         patch.labels.push((k.clone(), v.clone()));
     }
     if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
-        let missing: Vec<String> = plan.deps_files.iter().filter(|f| !env.files.contains_key(*f)).cloned().collect();
-        let mut files = dep_files.clone();
+        let missing: Vec<String> = plan.deps_files.iter().filter(|f| !files.contains_key(*f)).cloned().collect();
         // A missing file hashes as empty: the build then fails on it.
         files.extend(read_context_files(client, opts, &missing).await?.into_iter().map(|(p, d)| (p, d.unwrap_or_default())));
-        files.retain(|(p, _)| plan.deps_files.contains(p));
-        *v = crate::deps::digest(&spec, &files);
+        *v = request::deps_digest(&spec, &plan, &files);
     }
 
     let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
@@ -254,12 +232,6 @@ fn platform_json(p: &pb::Platform) -> serde_json::Value {
     v
 }
 
-fn unknown_target(target: &str, spec: &spec::Spec, plan: &plan::Plan) -> FrontendError {
-    let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
-    names.extend(spec.variants.iter().map(|v| v.value.clone()));
-    FrontendError::Other(format!("unknown target \"{target}\"; this spec has: {}", names.join(", ")))
-}
-
 /// Reads files from the build context (the dependency files, for layering
 /// and the deps digest); `None` for a file the context does not have.
 async fn read_context_files(
@@ -324,13 +296,8 @@ async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, V
     let (data, own) = spec_res?;
     let source = String::from_utf8(data)
         .map_err(|e| FrontendError::Other(format!("{filename} is not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))?;
-    // `<spec>.dockerignore` beside the spec wins, as with Dockerfiles.
-    let ignore = match own {
-        Some(d) => Some(d),
-        None => ctx_res?,
-    };
-    let patterns = ignore.map(|d| crate::context::parse_dockerignore(&String::from_utf8_lossy(&d))).unwrap_or_default();
-    Ok((source, patterns))
+    let ctx = if own.is_some() { None } else { ctx_res? };
+    Ok((source, request::dockerignore(own.as_deref(), ctx.as_deref())))
 }
 
 async fn solve_local(client: &mut Client, session: Option<&str>, name: &str, paths: &[&str], label: &str) -> Result<String, FrontendError> {

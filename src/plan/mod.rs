@@ -18,6 +18,8 @@
 //! Stages are named; a target picks one (`runtime`, `deps`, `builder`,
 //! `test`). Identical ops reached from two stages are one LLB vertex.
 
+pub mod render;
+
 use std::collections::BTreeMap;
 
 pub use crate::spec::Sharing;

@@ -1,0 +1,189 @@
+//! Request resolution: from "this spec, these build args, this target" to
+//! a plan and the stage to build, the same way for the CLI and for the
+//! frontend.
+//!
+//! The policy lives here once: a variant target loads the spec merged for
+//! that variant and builds its `runtime` stage; `<spec>.dockerignore` wins
+//! over the context's `.dockerignore`; which dependency files the planner
+//! reads before planning; a dependency file the context lacks is an error
+//! at its spec line; the unknown-target message; what goes into
+//! `strata.deps.digest`. The callers only do the I/O: the frontend through
+//! the gateway, the CLI from disk ([`resolve_dir`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Diagnostic, SpecError};
+use crate::plan::{self, Plan, PlanEnv};
+use crate::spec::{self, Sp, Spec};
+
+/// What a build (or a CLI command) asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The spec's path (CLI) or file name (frontend), as errors show it.
+    pub file: String,
+    /// The build context directory (CLI; default: the spec's directory).
+    pub context: Option<PathBuf>,
+    pub build_args: BTreeMap<String, String>,
+    /// `--target` as given (empty: the default image).
+    pub target: String,
+    /// The engine has MergeOp/DiffOp.
+    pub merge: bool,
+}
+
+/// Why a request cannot be planned.
+#[derive(Debug)]
+pub enum RequestError {
+    /// Something wrong in the spec, at its location.
+    Spec(SpecError),
+    /// `--target` names no stage or variant.
+    UnknownTarget(String),
+    /// A file could not be read (CLI).
+    Io(String),
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Spec(e) => write!(f, "{e}"),
+            RequestError::UnknownTarget(m) | RequestError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The spec loaded for a target: merged for the variant when the target is
+/// a variant name, whose image is then the `runtime` stage.
+pub fn load(file: &str, source: &str, build_args: &BTreeMap<String, String>, target: &str) -> Result<(Spec, String), SpecError> {
+    let err = |d| SpecError::new(file, source, d);
+    let spec = spec::load(source, build_args).map_err(err)?;
+    if spec.variants.iter().any(|v| v.value == target) {
+        let merged = spec::load_target(source, build_args, Some(target)).map_err(err)?;
+        return Ok((merged, "runtime".to_string()));
+    }
+    Ok((spec, target.to_string()))
+}
+
+/// The ignore patterns of a build: `<spec>.dockerignore` beside the spec
+/// wins over the context's `.dockerignore`, as with Dockerfiles.
+pub fn dockerignore(own: Option<&[u8]>, context: Option<&[u8]>) -> Vec<String> {
+    own.or(context).map(|d| crate::context::parse_dockerignore(&String::from_utf8_lossy(d))).unwrap_or_default()
+}
+
+/// Dependency files the planner reads before planning: the requirement
+/// files of a layered install (their pins become layer groups).
+pub fn plan_files(spec: &Spec) -> Vec<&Sp<String>> {
+    match &spec.python {
+        Some(py) if !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()) => py.requirements.iter().collect(),
+        _ => vec![],
+    }
+}
+
+/// The located error for the first of `wanted` that `present` lacks: it
+/// would otherwise fail later in a copy with no spec location.
+pub fn missing_file(file: &str, source: &str, wanted: &[&Sp<String>], present: impl Fn(&str) -> bool) -> Result<(), SpecError> {
+    match wanted.iter().find(|w| !present(&w.value)) {
+        None => Ok(()),
+        Some(w) => Err(SpecError::new(
+            file,
+            source,
+            Diagnostic::new(w.span.clone(), format!("`{}` is not in the build context (missing, or left out by .dockerignore)", w.value)),
+        )),
+    }
+}
+
+/// The plan of a loaded spec.
+pub fn plan(spec: &Spec, dockerignore: &[String], files: BTreeMap<String, Vec<u8>>, merge: bool) -> Plan {
+    plan::build_with(spec, dockerignore, &PlanEnv { files, merge })
+}
+
+/// The stage `stage_name` names, or the unknown-target message listing
+/// what the spec has (`target` as the user wrote it).
+pub fn stage(plan: &Plan, spec: &Spec, stage_name: &str, target: &str) -> Result<usize, RequestError> {
+    plan.stage_index(stage_name).ok_or_else(|| {
+        let names = target_names(plan, spec);
+        RequestError::UnknownTarget(format!("unknown target \"{target}\"; this spec has: {}", names.join(", ")))
+    })
+}
+
+/// Every name `--target` accepts: the plan's targets, then the variants.
+pub fn target_names(plan: &Plan, spec: &Spec) -> Vec<String> {
+    let mut names: Vec<String> = plan.targets().iter().map(|(n, _)| n.to_string()).collect();
+    names.extend(spec.variants.iter().map(|v| v.value.clone()));
+    names
+}
+
+/// `strata.deps.digest` from the dependency files' content (`files` may
+/// hold more than the plan's dependency files; only those count).
+pub fn deps_digest(spec: &Spec, plan: &Plan, files: &BTreeMap<String, Vec<u8>>) -> String {
+    let used: Vec<(String, Vec<u8>)> = plan.deps_files.iter().map(|f| (f.clone(), files.get(f).cloned().unwrap_or_default())).collect();
+    crate::deps::digest(spec, &used)
+}
+
+/// A request resolved against a directory on disk (the CLI).
+#[derive(Debug)]
+pub struct Resolved {
+    /// The spec's path, as errors show it.
+    pub file: String,
+    pub source: String,
+    pub spec: Spec,
+    pub dockerignore: Vec<String>,
+    pub plan: Plan,
+    /// The stage the target builds.
+    pub stage: usize,
+    /// The build context directory.
+    pub dir: PathBuf,
+    /// The dependency files read so far.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Resolved {
+    /// `strata.deps.digest`, reading every dependency file of the plan.
+    pub fn deps_digest(&self) -> Result<String, RequestError> {
+        let mut files = self.files.clone();
+        for f in &self.plan.deps_files {
+            if !files.contains_key(f) {
+                let p = self.dir.join(f);
+                let d = std::fs::read(&p).map_err(|e| RequestError::Io(format!("{}: {e}", p.display())))?;
+                files.insert(f.clone(), d);
+            }
+        }
+        Ok(deps_digest(&self.spec, &self.plan, &files))
+    }
+
+    pub fn target_names(&self) -> Vec<String> {
+        target_names(&self.plan, &self.spec)
+    }
+}
+
+/// Reads the spec file as UTF-8.
+pub fn read_spec(file: &str) -> Result<String, RequestError> {
+    let bytes = std::fs::read(file).map_err(|e| RequestError::Io(format!("{file}: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| RequestError::Io(format!("{file}: not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+}
+
+/// Resolves a request against the spec file and the context directory on
+/// disk, as a build of that directory would.
+pub fn resolve_dir(req: &Request) -> Result<Resolved, RequestError> {
+    let source = read_spec(&req.file)?;
+    resolve_source(req, source)
+}
+
+/// [`resolve_dir`] with the spec's text already read.
+pub fn resolve_source(req: &Request, source: String) -> Result<Resolved, RequestError> {
+    let (spec, stage_name) = load(&req.file, &source, &req.build_args, &req.target).map_err(RequestError::Spec)?;
+    let dir = req.context.clone().unwrap_or_else(|| Path::new(&req.file).parent().map(Path::to_path_buf).unwrap_or_default());
+    let own = std::fs::read(format!("{}.dockerignore", req.file)).ok();
+    let ctx = std::fs::read(dir.join(".dockerignore")).ok();
+    let ignore = dockerignore(own.as_deref(), ctx.as_deref());
+    let mut files = BTreeMap::new();
+    let wanted = plan_files(&spec);
+    for w in &wanted {
+        if let Ok(d) = std::fs::read(dir.join(&w.value)) {
+            files.insert(w.value.clone(), d);
+        }
+    }
+    missing_file(&req.file, &source, &wanted, |p| files.contains_key(p)).map_err(RequestError::Spec)?;
+    let plan = plan(&spec, &ignore, files.clone(), req.merge);
+    let stage = stage(&plan, &spec, &stage_name, &req.target)?;
+    Ok(Resolved { file: req.file.clone(), source, spec, dockerignore: ignore, plan, stage, dir, files })
+}
