@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::plan::{shell_quote, ConfigPatch, FileSource, Mount, Op, Plan, Sharing, StageBase};
+use crate::plan::{shell_quote, ConfigPatch, FileSource, Mount, Op, Owner, Plan, Sharing, StageBase};
 use crate::spec::Network;
 
 /// The ejected files: the Dockerfile and, when the context has excludes,
@@ -69,30 +69,7 @@ pub fn eject(plan: &Plan, target: usize, spec_file: &str) -> Ejected {
 /// Stages the target needs, in plan order (a stage only refers to earlier
 /// ones), the target last so it is the Dockerfile's default.
 fn reachable(plan: &Plan, target: usize) -> Vec<usize> {
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if !seen.insert(i) {
-            continue;
-        }
-        let s = &plan.stages[i];
-        if let StageBase::Stage(b) = s.from {
-            todo.push(b);
-        }
-        for op in &s.ops {
-            for src in op.sources() {
-                if let FileSource::Stage(b) = src {
-                    todo.push(*b);
-                }
-            }
-            if let Op::Merge { layers, .. } = op {
-                for (l, u, _) in layers {
-                    todo.extend([*l, *u]);
-                }
-            }
-        }
-    }
-    let mut order: Vec<usize> = seen.into_iter().filter(|&i| i != target).collect();
+    let mut order: Vec<usize> = plan.reachable(target).into_iter().filter(|&i| i != target).collect();
     order.push(target);
     order
 }
@@ -161,7 +138,7 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                                 Sharing::Private => "private",
                             };
                             let mut f = format!("--mount=type=cache,id={id},target={target},sharing={sharing}");
-                            if let Some((u, g)) = owner {
+                            if let Some(Owner { uid: u, gid: g }) = owner {
                                 let _ = write!(f, ",uid={u},gid={g}");
                             }
                             if let Some(m) = mode {
@@ -227,7 +204,7 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                 if let Some(f) = source_flag(plan, from) {
                     let _ = write!(out, "--from={f} ");
                 }
-                if let Some((u, g)) = owner {
+                if let Some(Owner { uid: u, gid: g }) = owner {
                     let _ = write!(out, "--chown={u}:{g} ");
                 }
                 if *from == FileSource::App {
@@ -244,7 +221,7 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                 // The FileOp chowns the directory even when the base image
                 // has it already (Debian's /srv, say).
                 let _ = writeln!(out, "# {name}");
-                let chown = owner.map(|(u, g)| format!(" && chown {u}:{g} {}", shell_quote(path))).unwrap_or_default();
+                let chown = owner.map(|Owner { uid: u, gid: g }| format!(" && chown {u}:{g} {}", shell_quote(path))).unwrap_or_default();
                 let _ = writeln!(out, "RUN mkdir -p {}{chown}", shell_quote(path));
             }
             Op::Merge { name, .. } => {

@@ -25,7 +25,7 @@ pub use errors::FrontendError;
 use opts::BuildOpts;
 
 use crate::llb::lower::{self, BaseImage};
-use crate::{image, plan, request, spec};
+use crate::{image, request, spec};
 
 type Client = LlbBridgeClient<Channel>;
 
@@ -157,7 +157,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             merge: caps.merge_op(),
         };
         let lowered = lower::lower(&plan, &inputs, stage_idx);
-        let base_config = base_of(&plan, stage_idx).and_then(|r| configs.get(r)).map(Vec::as_slice);
+        let base_config = configs.get(plan.base_image(stage_idx)).map(Vec::as_slice);
         let config = image::runtime_config(base_config, &patch, &lowered.history, platform, Some(&created));
         let res = client
             .solve(gw::SolveRequest {
@@ -249,16 +249,6 @@ async fn read_context_files(
         out.push((p.clone(), read_file(client, &r, p).await?));
     }
     Ok(out)
-}
-
-/// The image a stage ultimately starts from (following stage bases).
-fn base_of(plan: &plan::Plan, mut idx: usize) -> Option<&String> {
-    loop {
-        match &plan.stages.get(idx)?.from {
-            plan::StageBase::Image(r) => return Some(r),
-            plan::StageBase::Stage(i) => idx = *i,
-        }
-    }
 }
 
 fn result_ref(res: gw::SolveResponse) -> Result<gw::Ref, FrontendError> {

@@ -114,7 +114,7 @@ fn outline(i: &Input) -> Value {
     let mut ssh: Vec<Value> = Vec::new();
     let mut caches: Vec<Value> = Vec::new();
     let target = i.plan.stage_index(if i.spec.variant.is_some() { "runtime" } else { i.target }).unwrap_or(i.plan.target);
-    for st in reachable(i.plan, target) {
+    for st in i.plan.reachable(target) {
         for op in &i.plan.stages[st].ops {
             let Op::Run(r) = op else { continue };
             for m in &r.mounts {
@@ -144,37 +144,6 @@ fn outline(i: &Input) -> Value {
         o["cache"] = json!(caches);
     }
     o
-}
-
-/// Stages a stage depends on (its base chain and the stages it copies
-/// or mounts from), itself included.
-fn reachable(p: &plan::Plan, from: usize) -> Vec<usize> {
-    let mut seen = vec![false; p.stages.len()];
-    let mut todo = vec![from];
-    while let Some(s) = todo.pop() {
-        if std::mem::replace(&mut seen[s], true) {
-            continue;
-        }
-        if let plan::StageBase::Stage(b) = p.stages[s].from {
-            todo.push(b);
-        }
-        for op in &p.stages[s].ops {
-            match op {
-                Op::Copy { from: plan::FileSource::Stage(b), .. } => todo.push(*b),
-                Op::Run(r) => {
-                    for m in &r.mounts {
-                        if let Mount::Files { from: plan::FileSource::Stage(b), .. }
-                        | Mount::Source { from: plan::FileSource::Stage(b), .. } = m
-                        {
-                            todo.push(*b);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    (0..p.stages.len()).filter(|&s| seen[s]).collect()
 }
 
 fn lint(i: &Input, warnings: &[crate::lint::Warning]) -> Value {

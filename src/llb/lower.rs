@@ -11,7 +11,7 @@ use bollard_buildkit_proto::pb;
 use pb::file_action::Action;
 
 use super::{input, Graph, Lines, Output};
-use crate::plan::{ContextFilter, FileSource, Mount, Op, Plan, Sharing, StageBase};
+use crate::plan::{ContextFilter, FileSource, Mount, Op, Owner, Plan, Sharing, StageBase};
 use crate::spec::Network;
 
 /// A base image as resolved by the engine (or assumed, offline).
@@ -147,7 +147,7 @@ impl Lowering<'_> {
                 }
             }
             match op {
-                Op::Merge { layers, .. } => history.extend(layers.iter().map(|(_, _, n)| n.clone())),
+                Op::Merge { layers, .. } => history.extend(layers.iter().map(|l| l.name.clone())),
                 _ => history.push(op.name().to_string()),
             }
         }
@@ -380,7 +380,7 @@ impl Lowering<'_> {
     }
 
     /// A scratch state holding `/cache` with the given owner and mode.
-    fn cache_base(&mut self, owner: Option<(u32, u32)>, mode: Option<u32>) -> Output {
+    fn cache_base(&mut self, owner: Option<Owner>, mode: Option<u32>) -> Output {
         let action = pb::FileAction {
             input: -1,
             secondary_input: -1,
@@ -525,8 +525,8 @@ impl Lowering<'_> {
             }
             Op::Merge { name, layers, .. } => {
                 let mut parts = vec![state];
-                for (lower, upper, _) in layers {
-                    let (l, u) = (self.stage(*lower).0, self.stage(*upper).0);
+                for layer in layers {
+                    let (l, u) = (self.stage(layer.lower).0, self.stage(layer.upper).0);
                     let op = pb::Op {
                         inputs: vec![input(&l), input(&u)],
                         op: Some(pb::op::Op::Diff(pb::DiffOp {
@@ -582,12 +582,12 @@ fn bind_ro(input_idx: usize, target: &str) -> pb::Mount {
     }
 }
 
-fn chown((uid, gid): (u32, u32)) -> pb::ChownOpt {
+fn chown(Owner { uid, gid }: Owner) -> pb::ChownOpt {
     use pb::user_opt::User;
     pb::ChownOpt { user: Some(pb::UserOpt { user: Some(User::ById(uid)) }), group: Some(pb::UserOpt { user: Some(User::ById(gid)) }) }
 }
 
-fn copy_action(src: String, dest: String, owner: Option<(u32, u32)>) -> pb::FileActionCopy {
+fn copy_action(src: String, dest: String, owner: Option<Owner>) -> pb::FileActionCopy {
     pb::FileActionCopy {
         src,
         dest,

@@ -27,7 +27,9 @@ fn key_inputs(p: &Plan, op: &Op) -> Vec<String> {
         }
         Op::Copy { from, src, .. } => vec![format!("{}:{src}", source(from))],
         Op::Mkdir { .. } => vec![],
-        Op::Merge { layers, .. } => layers.iter().map(|(l, u, _)| format!("diff {} → {}", p.stages[*l].name, p.stages[*u].name)).collect(),
+        Op::Merge { layers, .. } => {
+            layers.iter().map(|l| format!("diff {} → {}", p.stages[l.lower].name, p.stages[l.upper].name)).collect()
+        }
     }
 }
 
@@ -89,7 +91,7 @@ fn render(p: &Plan, target: usize, detail: bool) -> String {
     s.push_str(&format!("context include {:?} exclude {:?}\n", p.context.include, p.context.exclude));
     s.push_str(&format!("context (app) include {:?} exclude {:?}\n", p.app.include, p.app.exclude));
     if detail {
-        s.push_str(&format!("workdir {:?}\ndependency files {:?}\n", p.workdir, p.deps_files));
+        s.push_str(&format!("workdir {} owner {}\ndependency files {:?}\n", p.workdir.0, owner_text(&p.workdir.1), p.deps_files));
     }
     s
 }
@@ -147,8 +149,12 @@ fn op_detail(op: &Op) -> String {
             }
             s
         }
-        Op::Copy { src, dest, owner, .. } => format!("      {src} -> {dest} owner {owner:?}\n"),
-        Op::Mkdir { path, owner, .. } => format!("      {path} owner {owner:?}\n"),
+        Op::Copy { src, dest, owner, .. } => format!("      {src} -> {dest} owner {}\n", owner_text(owner)),
+        Op::Mkdir { path, owner, .. } => format!("      {path} owner {}\n", owner_text(owner)),
         Op::Merge { .. } => String::new(),
     }
+}
+
+fn owner_text(o: &Option<super::Owner>) -> String {
+    o.map(|o| o.to_string()).unwrap_or_else(|| "(default)".into())
 }
