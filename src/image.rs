@@ -1,4 +1,4 @@
-//! Image references and the OCI image config of the result.
+//! The OCI image config of the result.
 //!
 //! The config starts from the base image's own config (as the engine
 //! resolved it), so env, PATH, rootfs and history of the base carry over,
@@ -8,43 +8,6 @@
 use serde_json::{json, Map, Value};
 
 use crate::plan::ConfigPatch;
-
-/// `python:3.12` → `docker.io/library/python:3.12`, as BuildKit expects in
-/// `docker-image://` identifiers.
-pub fn normalize_ref(r: &str) -> String {
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    let (first, rest) = name.split_once('/').unwrap_or(("", name));
-    let has_domain = !first.is_empty() && (first.contains('.') || first.contains(':') || first == "localhost");
-    let mut full = if has_domain {
-        name.to_string()
-    } else if first.is_empty() {
-        format!("docker.io/library/{rest}")
-    } else {
-        format!("docker.io/{name}")
-    };
-    let last = full.rsplit('/').next().unwrap_or("");
-    if !last.contains(':') && digest.is_none() {
-        full.push_str(":latest");
-    }
-    if let Some(d) = digest {
-        full.push('@');
-        full.push_str(d);
-    }
-    full
-}
-
-/// Adds the resolved digest to a normalised reference (as the Dockerfile
-/// frontend does) so the build uses exactly the image whose config we read.
-pub fn pin(normalized: &str, digest: &str) -> String {
-    if normalized.contains('@') || digest.is_empty() {
-        normalized.to_string()
-    } else {
-        format!("{normalized}@{digest}")
-    }
-}
 
 /// `Env` of an image config JSON (empty when absent or unparsable).
 pub fn config_env(config: &[u8]) -> Vec<String> {
@@ -64,7 +27,7 @@ pub fn runtime_config(
     base: Option<&[u8]>,
     patch: &ConfigPatch,
     history: &[String],
-    platform: &bollard_buildkit_proto::pb::Platform,
+    platform: &crate::platform::Platform,
     created: Option<&str>,
 ) -> Value {
     let mut img: Value = base.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_else(|| json!({}));
@@ -93,7 +56,7 @@ pub fn runtime_config(
         let base_path = env
             .iter()
             .find_map(|e| e.strip_prefix("PATH=").map(String::from))
-            .unwrap_or_else(|| crate::llb::lower::DEFAULT_PATH.trim_start_matches("PATH=").to_string());
+            .unwrap_or_else(|| crate::plan::DEFAULT_PATH.trim_start_matches("PATH=").to_string());
         set_env(&mut env, "PATH", &format!("{}:{base_path}", patch.path_prepend.join(":")));
     }
     for (k, v) in &patch.env {
@@ -145,10 +108,10 @@ pub fn runtime_config(
         let mut test = vec!["CMD".to_string()];
         test.extend(h.cmd.iter().cloned());
         hc.insert("Test".into(), json!(test));
-        if let Some(i) = h.interval.as_deref().and_then(duration_ns) {
+        if let Some(i) = h.interval.as_deref().and_then(crate::timefmt::duration_ns) {
             hc.insert("Interval".into(), json!(i));
         }
-        if let Some(t) = h.timeout.as_deref().and_then(duration_ns) {
+        if let Some(t) = h.timeout.as_deref().and_then(crate::timefmt::duration_ns) {
             hc.insert("Timeout".into(), json!(t));
         }
         if let Some(r) = h.retries {
@@ -184,57 +147,9 @@ fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     }
 }
 
-/// "30s", "1m", "500ms" → nanoseconds (Docker's healthcheck unit).
-pub fn duration_ns(s: &str) -> Option<i64> {
-    // Go's time.ParseDuration, which `docker run --health-interval` and the
-    // Dockerfile's HEALTHCHECK use: "30s", "1m30s", "1.5h", "500ms".
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    if s == "0" {
-        return Some(0);
-    }
-    let mut rest = s;
-    let mut total: f64 = 0.0;
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (num, tail) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return None;
-        }
-        let n: f64 = num.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let mult: f64 = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = next;
-    }
-    (total <= i64::MAX as f64).then_some(total.round() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalizes_like_docker() {
-        assert_eq!(normalize_ref("busybox"), "docker.io/library/busybox:latest");
-        assert_eq!(normalize_ref("python:3.12-slim"), "docker.io/library/python:3.12-slim");
-        assert_eq!(normalize_ref("strata-test/python:3.11"), "docker.io/strata-test/python:3.11");
-        assert_eq!(normalize_ref("localhost:5000/x"), "localhost:5000/x:latest");
-        assert_eq!(normalize_ref("ghcr.io/a/b:1"), "ghcr.io/a/b:1");
-        assert_eq!(normalize_ref("a@sha256:00"), "docker.io/library/a@sha256:00");
-        assert_eq!(pin("docker.io/library/a:1", "sha256:ff"), "docker.io/library/a:1@sha256:ff");
-    }
 
     #[test]
     fn config_inherits_and_overrides() {
@@ -256,18 +171,5 @@ mod tests {
         assert_eq!(c["config"]["ExposedPorts"], json!({"8000/tcp": {}}));
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa"]));
         assert_eq!(c["history"].as_array().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration_ns("30s"), Some(30_000_000_000));
-        assert_eq!(duration_ns("5"), None);
-        assert_eq!(duration_ns("1m30s"), Some(90_000_000_000));
-        assert_eq!(duration_ns("1.5h"), Some(5_400_000_000_000));
-        assert_eq!(duration_ns("500ms"), Some(500_000_000));
-        assert_eq!(duration_ns("0"), Some(0));
-        for bad in ["", "s", "1x", "1m30", "-1s", ".s", "1..2s", "99999999999999h"] {
-            assert_eq!(duration_ns(bad), None, "{bad}");
-        }
     }
 }

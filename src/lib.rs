@@ -17,6 +17,7 @@ pub mod lint;
 pub mod llb;
 pub mod plan;
 pub mod platform;
+pub mod reference;
 pub mod request;
 pub mod spec;
 pub mod timefmt;

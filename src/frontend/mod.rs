@@ -25,7 +25,8 @@ pub use errors::FrontendError;
 use opts::BuildOpts;
 
 use crate::llb::lower::{self, BaseImage};
-use crate::{image, request, spec};
+use crate::platform::Platform;
+use crate::{image, reference, request, spec};
 
 type Client = LlbBridgeClient<Channel>;
 
@@ -75,11 +76,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let pong = pong?.into_inner();
     let caps = caps::Caps::from_pong(&pong);
     caps.require_basics()?;
-    let worker_platform = pong.workers.first().and_then(|w| w.platforms.first().cloned()).unwrap_or_else(|| pb::Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        ..Default::default()
-    });
+    let worker_platform = match pong.workers.first().and_then(|w| w.platforms.first()) {
+        Some(p) => Platform::from(p),
+        None => Platform { os: "linux".into(), architecture: "amd64".into(), variant: String::new() },
+    };
 
     let (source, dockerignore) = read?;
     let file = opts.filename.clone();
@@ -88,7 +88,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let resolving = opts.request_id.is_none();
     // Platforms: --platform (comma list), else [image] platforms, else the
     // worker's own.
-    let platforms: Vec<pb::Platform> = match &opts.platform {
+    let platforms: Vec<Platform> = match &opts.platform {
         Some(list) => {
             list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?
         }
@@ -142,7 +142,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         let images: BTreeMap<String, BaseImage> = resolved[pi]
             .iter()
             .map(|(r, res)| {
-                (r.clone(), BaseImage { source: image::pin(&image::normalize_ref(r), &res.digest), env: image::config_env(&res.config) })
+                (
+                    r.clone(),
+                    BaseImage { source: reference::pin(&reference::normalize_ref(r), &res.digest), env: image::config_env(&res.config) },
+                )
             })
             .collect();
         let configs: BTreeMap<String, Vec<u8>> = resolved[pi].iter().map(|(r, res)| (r.clone(), res.config.clone())).collect();
@@ -202,7 +205,7 @@ type Resolved = (usize, String, Result<tonic::Response<gw::ResolveImageConfigRes
 /// Resolves every base image (the spec's base and builder) for every
 /// platform, concurrently: the digest pins the source op, the config gives
 /// the env commands run with and the result's inherited config.
-fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platforms: &[pb::Platform]) -> tokio::task::JoinSet<Resolved> {
+fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platforms: &[Platform]) -> tokio::task::JoinSet<Resolved> {
     let mut refs: Vec<&String> = std::iter::once(&spec.image.base.value).chain(spec.image.builder.as_ref().map(|b| &b.value)).collect();
     refs.sort();
     refs.dedup();
@@ -211,8 +214,8 @@ fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platform
         for r in &refs {
             let mut c = client.clone();
             let req = gw::ResolveImageConfigRequest {
-                r#ref: image::normalize_ref(r),
-                platform: Some(platform.clone()),
+                r#ref: reference::normalize_ref(r),
+                platform: Some(pb::Platform::from(platform)),
                 resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
                 log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
                 ..Default::default()
@@ -224,7 +227,7 @@ fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platform
     jobs
 }
 
-fn platform_json(p: &pb::Platform) -> serde_json::Value {
+fn platform_json(p: &Platform) -> serde_json::Value {
     let mut v = serde_json::json!({"architecture": p.architecture, "os": p.os});
     if !p.variant.is_empty() {
         v["variant"] = serde_json::json!(p.variant);

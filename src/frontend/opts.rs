@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 
-use crate::llb::lower::NoCache;
+use crate::plan::NoCache;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BuildOpts {

@@ -11,7 +11,8 @@ use bollard_buildkit_proto::pb;
 use pb::file_action::Action;
 
 use super::{input, Graph, Lines, Output};
-use crate::plan::{ContextFilter, FileSource, Mount, Op, Owner, Plan, Sharing, StageBase};
+use crate::plan::{ContextFilter, FileSource, Mount, NoCache, Op, Owner, Plan, Sharing, StageBase, DEFAULT_PATH};
+use crate::platform::Platform;
 use crate::spec::Network;
 
 /// A base image as resolved by the engine (or assumed, offline).
@@ -24,7 +25,7 @@ pub struct BaseImage {
 }
 
 pub struct Inputs<'a> {
-    pub platform: pb::Platform,
+    pub platform: Platform,
     /// Keyed by the reference as written in the spec.
     pub images: &'a BTreeMap<String, BaseImage>,
     /// Named contexts the client passed (`--build-context NAME=dir`).
@@ -55,7 +56,7 @@ impl<'a> Inputs<'a> {
     /// Inputs with nothing resolved by an engine (the CLI, tests, benches):
     /// base images by reference with a default PATH, no named contexts, no
     /// session. Set the other fields with struct update syntax.
-    pub fn offline(platform: pb::Platform, spec: Option<(&'a str, &'a str)>, merge: bool) -> Self {
+    pub fn offline(platform: Platform, spec: Option<(&'a str, &'a str)>, merge: bool) -> Self {
         Inputs {
             platform,
             images: &NO_IMAGES,
@@ -68,16 +69,6 @@ impl<'a> Inputs<'a> {
         }
     }
 }
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum NoCache {
-    #[default]
-    None,
-    All,
-    Steps(BTreeSet<String>),
-}
-
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 pub struct Lowered {
     pub definition: pb::Definition,
@@ -166,7 +157,7 @@ impl Lowering<'_> {
     }
 
     fn platform(&self) -> Option<pb::Platform> {
-        Some(self.inputs.platform.clone())
+        Some(pb::Platform::from(&self.inputs.platform))
     }
 
     fn image(&mut self, r: &str) -> (Output, Vec<String>) {
@@ -175,7 +166,7 @@ impl Lowering<'_> {
             .images
             .get(r)
             .cloned()
-            .unwrap_or_else(|| BaseImage { source: crate::image::normalize_ref(r), env: vec![DEFAULT_PATH.to_string()] });
+            .unwrap_or_else(|| BaseImage { source: crate::reference::normalize_ref(r), env: vec![DEFAULT_PATH.to_string()] });
         let mut attrs = BTreeMap::new();
         if let Some(mode) = &self.inputs.resolve_mode {
             if mode != "default" {
@@ -627,7 +618,7 @@ copy = ["app.py", "templates/"]
         let spec = crate::spec::load(SPEC, &BTreeMap::new()).unwrap();
         let plan = crate::plan::build(&spec, &[]);
         let named: BTreeSet<String> = named.iter().map(|s| s.to_string()).collect();
-        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
+        let platform = crate::platform::parse("linux/amd64").unwrap();
         let inputs = Inputs {
             named_contexts: &named,
             resolve_mode: Some("local".into()),
@@ -707,7 +698,7 @@ copy = ["app.py", "templates/"]
     fn decoded(src: &str) -> Vec<pb::Op> {
         let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
         let plan = crate::plan::build(&spec, &[]);
-        let platform = pb::Platform { architecture: "amd64".into(), os: "linux".into(), ..Default::default() };
+        let platform = crate::platform::parse("linux/amd64").unwrap();
         let def = lower(&plan, &Inputs::offline(platform, None, false), plan.target).definition;
         def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect()
     }

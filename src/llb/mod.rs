@@ -119,6 +119,18 @@ impl Graph {
     }
 }
 
+impl From<&crate::platform::Platform> for pb::Platform {
+    fn from(p: &crate::platform::Platform) -> Self {
+        pb::Platform { os: p.os.clone(), architecture: p.architecture.clone(), variant: p.variant.clone(), ..Default::default() }
+    }
+}
+
+impl From<&pb::Platform> for crate::platform::Platform {
+    fn from(p: &pb::Platform) -> Self {
+        crate::platform::Platform { os: p.os.clone(), architecture: p.architecture.clone(), variant: p.variant.clone() }
+    }
+}
+
 pub fn input(o: &Output) -> pb::Input {
     pb::Input { digest: o.digest.clone(), index: o.index }
 }

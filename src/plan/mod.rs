@@ -28,7 +28,7 @@ mod shell;
 mod steps;
 mod system;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub use crate::spec::Sharing;
 use crate::spec::{Network, Span, Spec, User};
@@ -286,6 +286,18 @@ pub struct ConfigPatch {
     pub labels: Vec<(String, String)>,
     pub healthcheck: Option<crate::spec::Healthcheck>,
     pub stopsignal: Option<String>,
+}
+
+/// The PATH commands run with when the base image sets none.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Which ops ignore the build cache (`--no-cache`, `--no-cache-filter`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoCache {
+    #[default]
+    None,
+    All,
+    Steps(BTreeSet<String>),
 }
 
 /// Where requirement files are mounted in the install step.

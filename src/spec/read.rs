@@ -424,7 +424,7 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
             let cmd = h.command(cx, "cmd")?.ok_or_else(|| Diagnostic::new(v.span(), "missing required key `image.healthcheck.cmd`"))?;
             let duration = |h: &mut Table, key: &str| -> Result<Option<String>> {
                 let Some(d) = h.str(cx, key)? else { return Ok(None) };
-                match crate::image::duration_ns(&d.value) {
+                match crate::timefmt::duration_ns(&d.value) {
                     Some(_) => Ok(Some(d.value)),
                     None => Err(Diagnostic::new(
                         d.span,
