@@ -4,6 +4,9 @@
 # `cargo test` (unit tests + e2e through real BuildKit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Gates first: they take seconds and fail fast.
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
 bash scripts/setup.sh
 . scripts/env.sh
 # e2e tests fail (not skip) without an engine when CI=true.
