@@ -48,6 +48,15 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     line("stopsignal", spec.image.stopsignal.as_deref().unwrap_or(""));
     if let Some(py) = &spec.python {
         line("installer", &format!("{:?}", py.installer.value));
+        line("packages", &list(&py.packages));
+        line("lock-kind", &format!("{:?}", py.lock_kind));
+        line("extras", &list(&py.extras));
+        line("project", &py.project.to_string());
+        line("package", py.package.as_ref().map(|p| p.value.as_str()).unwrap_or(""));
+        // The pinned build tools: another version may install differently.
+        line("uv", crate::plan::UV_VERSION);
+        line("poetry", &format!("{} {}", crate::plan::POETRY_VERSION, crate::plan::POETRY_EXPORT_VERSION));
+        line("pdm", crate::plan::PDM_VERSION);
         line("venv", &py.venv);
         line("index-url", py.index_url.as_deref().unwrap_or(""));
         line("extra-index-urls", &py.extra_index_urls.join(","));

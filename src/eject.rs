@@ -346,7 +346,7 @@ mod tests {
         assert!(d.contains("ENTRYPOINT [\"/usr/bin/tini\",\"--\",\"python\",\"-m\",\"app\"]"), "{d}");
         assert!(d.contains("ENV GREETING=\"a \\\"b\\\" \\$HOME\""), "{d}");
         assert!(d.contains("USER 1000:1000"), "{d}");
-        assert!(d.contains("--mount=type=bind,source=requirements.txt,target=/tmp/strata/deps/requirements.txt"), "{d}");
+        assert!(d.contains("--mount=type=bind,source=requirements.txt,target=/tmp/strata-deps/requirements.txt"), "{d}");
         assert!(d.contains("COPY --from=builder [\"/opt/venv\",\"/opt/venv\"]"), "{d}");
         assert!(d.contains("COPY --chown=1000:1000 --exclude=**/__pycache__ --exclude=**/.git [\"/src\",\"/app/src\"]"), "{d}");
         assert!(e.dockerignore.is_empty());

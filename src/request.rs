@@ -70,12 +70,20 @@ pub fn dockerignore(own: Option<&[u8]>, context: Option<&[u8]>) -> Vec<String> {
 }
 
 /// Dependency files the planner reads before planning: the requirement
-/// files of a layered install (their pins become layer groups).
+/// files of a layered install (their pins become layer groups), the
+/// pyproject.toml (its dependencies without a lock, its readme) and a
+/// uv.lock (its local packages are built, not installed from an index).
 pub fn plan_files(spec: &Spec) -> Vec<&Sp<String>> {
-    match &spec.python {
-        Some(py) if !py.requirements.is_empty() && !matches!(&py.layers, Some(l) if l.is_empty()) => py.requirements.iter().collect(),
-        _ => vec![],
+    let Some(py) = &spec.python else { return vec![] };
+    let mut out = Vec::new();
+    if !matches!(&py.layers, Some(l) if l.is_empty()) {
+        out.extend(py.requirements.iter());
     }
+    out.extend(py.pyproject.iter());
+    if py.lock_kind == Some(crate::spec::LockKind::Uv) {
+        out.extend(py.lock.iter());
+    }
+    out
 }
 
 /// The located error for the first of `wanted` that `present` lacks: it

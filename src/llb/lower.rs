@@ -642,7 +642,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:5b32f1058e88c843589cea100d250d1799ffa521a3546cf9e634f915ee3e5b09";
+    const GOLDEN: &str = "sha256:6598f2a87331a0b16912f220b2fd59cc9fb4bf3b938a4c6c86ccb09acdac403e";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

@@ -33,7 +33,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use crate::spec::Sharing;
 use crate::spec::{Network, Span, Spec, User};
 
-pub use python::{layer_groups, Group, PIP_HOME};
+pub use python::{
+    layer_groups, Group, DEPS_MOUNT, GEN_MOUNT, PDM_VERSION, PIP_HOME, POETRY_EXPORT_VERSION, POETRY_VERSION, PROJECT_MOUNT, SRC_MOUNT,
+    UV_HOME, UV_VERSION, WHEELS_MOUNT,
+};
 pub use shell::shell_quote;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,15 +303,9 @@ pub enum NoCache {
     Steps(BTreeSet<String>),
 }
 
-/// Where requirement files are mounted in the install step.
-pub const DEPS_MOUNT: &str = "/tmp/strata/deps";
-/// Where a wheelhouse is mounted for offline installs.
-pub const WHEELS_MOUNT: &str = "/tmp/strata/wheels";
-/// The uv tool venv in the builder (never copied to the runtime).
-pub const UV_HOME: &str = "/opt/strata-uv";
 /// Where R libraries are installed and copied from.
 pub const R_LIBS: &str = "/usr/local/lib/R/site-library";
-pub const R_REPOS_MOUNT: &str = "/tmp/strata/r-repos";
+pub const R_REPOS_MOUNT: &str = "/tmp/strata-r-repos";
 
 fn run(name: String, script: String, mounts: Vec<Mount>, env: Vec<(String, String)>, span: Span) -> Op {
     Op::Run(Run { name, script, cwd: "/".into(), env, mounts, network: Network::Default, step: None, span })
@@ -416,6 +413,7 @@ packages = ["libpq5"]
 build-packages = ["gcc"]
 [python]
 requirements = ["requirements.txt"]
+installer = "pip"
 [app]
 copy = ["app.py", "templates/"]
 exclude = ["**/__pycache__"]
@@ -475,7 +473,7 @@ exclude = ["**/__pycache__"]
         }));
         assert!(
             r.script
-                .contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata/deps/requirements.txt"),
+                .contains("/opt/strata-pip/bin/python -m pip --python /opt/venv/bin/python install -r /tmp/strata-deps/requirements.txt"),
             "{}",
             r.script
         );
@@ -597,7 +595,7 @@ copy = ["app.py"]
 
     #[test]
     fn targets_and_uv() {
-        let src = WEB.replace("[python]\n", "[python]\ninstaller = \"uv\"\n")
+        let src = WEB.replace("installer = \"pip\"", "installer = \"uv\"")
             + "[test]\nrun = \"pytest -q\"\nrequirements = [\"requirements-dev.txt\"]\ninputs = [\"tests/\"]\n";
         let p = plan(&src);
         let t: Vec<&str> = p.targets().iter().map(|(n, _)| *n).collect();

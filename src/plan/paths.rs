@@ -42,3 +42,19 @@ pub(super) fn copy_paths(entry: &str, dest_root: &str) -> (String, String) {
     }
     (format!("/{rel}"), format!("{root}/{rel}"))
 }
+
+/// `dir/rel` with `.` and `..` resolved, or None when it leaves the
+/// context (a path dependency outside it).
+pub(super) fn join_rel(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in dir.split('/').chain(rel.split('/')) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}

@@ -63,6 +63,8 @@ struct Planner<'a> {
     target: usize,
     /// The app copies, which the test target repeats.
     app_copies: Vec<Op>,
+    /// Installs the project's wheels (runtime and test).
+    project: Option<Op>,
 }
 
 impl<'a> Planner<'a> {
@@ -93,6 +95,7 @@ impl<'a> Planner<'a> {
             deps: 0,
             target: 0,
             app_copies: Vec::new(),
+            project: None,
         }
     }
 
@@ -178,16 +181,25 @@ impl<'a> Planner<'a> {
     fn python(&mut self) {
         let (Some(py), Some(tools)) = (self.py(), self.builder_tools) else { return };
         let spec = self.spec;
-        for f in py.requirements.iter().chain(&py.pyproject).chain(&py.lock) {
-            self.context.include.push(trim_dir(&f.value));
-            self.deps_files.push(f.value.clone());
+        let files = &self.env.files;
+        for f in python::dependency_files(py, files) {
+            self.context.include.push(trim_dir(&f));
         }
+        self.deps_files.extend(py.requirements.iter().chain(&py.pyproject).chain(&py.lock).map(|f| f.value.clone()));
         // The app's venv never contains pip, setuptools or uv (unless
         // keep-pip).
         let tool_op = python::tool_install(py, spec, &self.builder_ref);
         let tool = self.stage("py-tool", StageBase::Stage(tools), vec![tool_op], "the installer (builder only)");
+        // A poetry or pdm lock is exported to pinned requirements first.
+        let exported = match (python::export_tool(py, spec, &self.builder_ref), python::export(py)) {
+            (Some(t), Some(e)) => {
+                let et = self.stage("py-export-tool", StageBase::Stage(tools), vec![t], "the lock export tool (builder only)");
+                Some(self.stage("py-export", StageBase::Stage(et), vec![e], "the lock exported to pinned requirements"))
+            }
+            _ => None,
+        };
         let skel = self.stage("py-venv", StageBase::Stage(tool), vec![python::venv_create(py)], "an empty venv");
-        let groups = python::layer_groups(py, &self.env.files);
+        let groups = python::layer_groups(py, files);
         let mut below = skel;
         let mut layers = vec![MergeLayer { lower: tool, upper: skel, name: format!("python: venv {}", py.venv) }];
         if self.env.merge {
@@ -212,13 +224,28 @@ impl<'a> Planner<'a> {
                 below = self.stage(&format!("py-layer-{}", i + 1), StageBase::Stage(below), vec![op], &g.label);
             }
         }
-        let install = python::install(py, spec, &self.builder_ref, !groups.is_empty());
+        let install = python::install(py, spec, &self.builder_ref, !groups.is_empty(), exported, files);
         let name = install.name().to_string();
         let installed = self.stage("builder", StageBase::Stage(below), vec![install], "builder with the installed dependencies");
         layers.push(MergeLayer { lower: below, upper: installed, name });
         self.venv_stage = Some(installed);
         if self.env.merge && !groups.is_empty() {
             self.venv_layers = Some(layers);
+        }
+        // The project itself: wheels built from the app's files (so the
+        // pyproject.toml, its lock and readme travel with them), installed
+        // after the dependencies by the runtime (and the test target).
+        if py.project {
+            let readme = py.pyproject.as_ref().and_then(|p| {
+                let text = String::from_utf8_lossy(files.get(&p.value)?).to_string();
+                let readme = python::project::read_pyproject(&text)?.readme?;
+                let dir = p.value.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                super::paths::join_rel(dir, &readme)
+            });
+            self.app.include.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()).chain(readme));
+            let op = python::project_wheels(py, spec, &self.builder_ref, files);
+            let wheels = self.stage("py-project", StageBase::Stage(tool), vec![op], "the project's wheels (builder only)");
+            self.project = Some(python::project_install(py, wheels, tool, python::dynamic_dependencies(py, files)));
         }
     }
 
@@ -327,6 +354,7 @@ impl<'a> Planner<'a> {
                 });
             }
         }
+        ops.extend(self.project.clone());
         let runtime_steps: Vec<&Step> = spec.steps.iter().filter(|s| s.stage == StepStage::Runtime).collect();
         for s in order_steps(&runtime_steps) {
             let venv_env = self.venv_env();
@@ -374,6 +402,7 @@ impl<'a> Planner<'a> {
                     }
                     ops.push(python::dev_install(py, t, spec, &self.builder_ref));
                 }
+                ops.extend(self.project.clone());
                 // The app as root: the builder's venv is root's.
                 ops.extend(self.app_copies.iter().cloned().map(|op| match op {
                     Op::Copy { name, from, src, dest, span, .. } => Op::Copy { name, from, src, dest, owner: None, span },

@@ -201,12 +201,47 @@ pub enum Installer {
     Uv,
 }
 
+/// Which tool wrote a lock file (by its file name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// uv.lock: installed with `uv sync --frozen`.
+    Uv,
+    /// poetry.lock: `poetry export` to pinned requirements in the builder.
+    Poetry,
+    /// pdm.lock: `pdm export` to pinned requirements in the builder.
+    Pdm,
+}
+
+impl LockKind {
+    /// The lock kind of a path, by its file name.
+    pub fn of(path: &str) -> Option<LockKind> {
+        match path.rsplit('/').next().unwrap_or(path) {
+            "uv.lock" => Some(LockKind::Uv),
+            "poetry.lock" => Some(LockKind::Poetry),
+            "pdm.lock" => Some(LockKind::Pdm),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Python {
     pub requirements: Vec<Sp<String>>,
-    /// `pyproject` + `lock` (uv.lock): installed with `uv sync --frozen`.
+    /// Requirement specifiers written in the spec, installed with the
+    /// requirement files.
+    pub packages: Vec<Sp<String>>,
+    /// pyproject.toml: its dependencies (from `lock` when given), and the
+    /// project itself when `project`.
     pub pyproject: Option<Sp<String>>,
     pub lock: Option<Sp<String>>,
+    /// What wrote `lock` (None without one).
+    pub lock_kind: Option<LockKind>,
+    /// Optional-dependency extras of the project.
+    pub extras: Vec<Sp<String>>,
+    /// Install the project itself (a wheel, non-editable), in its own layer.
+    pub project: bool,
+    /// A uv workspace member to install instead of the root project.
+    pub package: Option<Sp<String>>,
     pub installer: Sp<Installer>,
     pub venv: String,
     pub index_url: Option<String>,

@@ -565,12 +565,34 @@ fn check_package(p: &Sp<String>) -> Result<()> {
 fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let span = t.span.clone();
     let requirements = paths(cx, &mut t, "requirements", "python.requirements")?;
+    let packages = t.str_list(cx, "packages")?;
+    for p in &packages {
+        check_specifier(p)?;
+    }
     let pyproject = t.str(cx, "pyproject")?.map(|p| context_path(&p, "python.pyproject")).transpose()?;
     let lock = t.str(cx, "lock")?.map(|p| context_path(&p, "python.lock")).transpose()?;
+    let lock_kind = match &lock {
+        None => None,
+        Some(l) => Some(LockKind::of(&l.value).ok_or_else(|| {
+            Diagnostic::new(l.span.clone(), format!("`python.lock` must be a uv.lock, poetry.lock or pdm.lock, not `{}`", l.value))
+        })?),
+    };
+    let extras = t.str_list(cx, "extras")?;
+    for e in &extras {
+        if e.value.is_empty() || !e.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return Err(Diagnostic::new(e.span.clone(), format!("invalid extra name \"{}\": letters, digits, . _ -", e.value)));
+        }
+    }
+    let project_key = t.t.iter().any(|(k, _)| k.get_ref() == "project");
+    let project = t.bool(cx, "project", pyproject.is_some())?;
+    let package = t.str(cx, "package")?;
+    if let Some(p) = &package {
+        if p.value.is_empty() || !p.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            return Err(Diagnostic::new(p.span.clone(), format!("invalid package name \"{}\": letters, digits, . _ -", p.value)));
+        }
+    }
     let installer = match t.str(cx, "installer")? {
-        // A lock file is uv's: default to uv when one is given.
-        None if lock.is_some() => Sp::new(Installer::Uv, span.start..span.start),
-        None => Sp::new(Installer::Pip, span.start..span.start),
+        None => Sp::new(Installer::Uv, span.start..span.start),
         Some(i) => match i.value.as_str() {
             "pip" => Sp::new(Installer::Pip, i.span),
             "uv" => Sp::new(Installer::Uv, i.span),
@@ -598,31 +620,45 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
     let layers =
         if t.t.iter().any(|(k, _)| k.get_ref() == "layers") { Some(name_groups(cx, &mut t, "layers", "python.layers")?) } else { None };
     t.finish(schema::PYTHON)?;
-    match (&pyproject, &lock) {
-        (Some(_), None) | (None, Some(_)) => {
-            let at = pyproject.as_ref().or(lock.as_ref()).map(|p| p.span.clone()).unwrap_or(span.clone());
-            return Err(Diagnostic::new(at, "`python.pyproject` and `python.lock` go together (pyproject.toml + uv.lock)"));
-        }
-        (Some(p), Some(_)) => {
-            if !requirements.is_empty() {
-                return Err(Diagnostic::new(p.span.clone(), "use either `requirements` or `pyproject` + `lock`, not both"));
-            }
-            if installer.value != Installer::Uv {
-                return Err(Diagnostic::new(installer.span.clone(), "a uv.lock is installed with uv: set `installer = \"uv\"`"));
-            }
-        }
-        (None, None) if requirements.is_empty() => {
+    if let (Some(l), None) = (&lock, &pyproject) {
+        return Err(Diagnostic::new(l.span.clone(), "`python.lock` needs `python.pyproject` (the project the lock was made for)"));
+    }
+    if let (Some(p), Some(r)) = (&pyproject, requirements.first()) {
+        return Err(Diagnostic::new(
+            r.span.clone(),
+            format!("use either `requirements` or `pyproject` (`{}`), not both; list extra packages in `packages`", p.value),
+        ));
+    }
+    if lock_kind == Some(LockKind::Uv) && installer.value != Installer::Uv {
+        return Err(Diagnostic::new(installer.span.clone(), "a uv.lock is installed with uv: set `installer = \"uv\"`"));
+    }
+    if let Some(p) = &package {
+        if lock_kind != Some(LockKind::Uv) {
             return Err(Diagnostic::new(
-                span.start..span.start,
-                "[python] needs `requirements = [\"requirements.txt\"]` or `pyproject` + `lock`",
+                p.span.clone(),
+                "`python.package` picks a member of a uv workspace: it needs `lock = \"uv.lock\"`",
             ));
         }
-        _ => {}
+    }
+    if project && pyproject.is_none() {
+        let at = if project_key { span.start..span.start } else { span.clone() };
+        return Err(Diagnostic::new(at, "`python.project = true` needs `python.pyproject` (the project to install)"));
+    }
+    if pyproject.is_none() && requirements.is_empty() && packages.is_empty() {
+        return Err(Diagnostic::new(
+            span.start..span.start,
+            "[python] needs `requirements = [\"requirements.txt\"]`, `pyproject` (+ `lock`) or `packages`",
+        ));
     }
     Ok(Python {
         requirements,
+        packages,
         pyproject,
         lock,
+        lock_kind,
+        extras,
+        project,
+        package,
         installer,
         venv: venv.value,
         index_url,
@@ -635,6 +671,26 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         layers,
         span,
     })
+}
+
+/// A requirement specifier of `python.packages`: written into a generated
+/// requirements file, so it must be one line and not an option.
+fn check_specifier(p: &Sp<String>) -> Result<()> {
+    let v = p.value.trim();
+    let bad = |why: &str| Err(Diagnostic::new(p.span.clone(), format!("invalid requirement \"{}\": {why}", p.value)));
+    if v.is_empty() {
+        return bad("empty");
+    }
+    if v.starts_with('-') {
+        return bad("options go in a requirements file, not in `packages`");
+    }
+    if v.contains(['\n', '\r', '\0', '\\']) {
+        return bad("one requirement per entry, on one line");
+    }
+    if !v.as_bytes()[0].is_ascii_alphanumeric() {
+        return bad("a requirement starts with the package name");
+    }
+    Ok(())
 }
 
 /// A list of package-name lists (`layers`); empty when absent.
@@ -1137,7 +1193,7 @@ caches = ["pip"]
         // `finish` has seen each one read.
         // pyproject + lock exclude requirements: a second spec has them.
         let lock_src =
-            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\n";
+            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\nextras = [\"web\"]\nproject = true\npackage = \"app\"\npackages = [\"uwsgi\"]\n";
         assert!(load_ok(lock_src).python.unwrap().lock.is_some());
         let both = format!("{src}\n{lock_src}");
         fn walk(keys: &[super::schema::Key], src: &str) {

@@ -119,9 +119,17 @@ pub const SYSTEM: &[Key] = &[
 
 pub const PYTHON: &[Key] = &[
     k("requirements", Ty::StrList, "requirements files (context paths); the install's cache key is their content"),
-    k("pyproject", Ty::Str, "pyproject.toml, installed with `lock` by uv"),
-    k("lock", Ty::Str, "uv.lock; installed with `uv sync --frozen`"),
-    k("installer", Ty::Enum(INSTALLERS), "pip or uv (default pip; uv when a lock is given); lives in the builder only"),
+    k("packages", Ty::StrList, "requirement specifiers installed with the dependencies, e.g. [\"uwsgi\", \"psycopg-c==3.2.3\"]"),
+    k("pyproject", Ty::Str, "pyproject.toml: its dependencies are installed (from `lock` when given) and the project itself as a package"),
+    k("lock", Ty::Str, "uv.lock (`uv sync --frozen`), poetry.lock or pdm.lock (exported to pinned requirements in the builder)"),
+    k("extras", Ty::StrList, "optional-dependency extras of the project to install"),
+    k(
+        "project",
+        Ty::Bool,
+        "install the project as a package (a wheel, non-editable) in a layer of its own (default true with `pyproject`)",
+    ),
+    k("package", Ty::Str, "the uv workspace member to install (uv `--package`); default: the workspace root's project"),
+    k("installer", Ty::Enum(INSTALLERS), "uv (default) or pip; lives in the builder only"),
     k("venv", Ty::AbsPath, "where the virtualenv lives (default /opt/venv)"),
     k("index-url", Ty::Str, "the package index URL (pip/uv --index-url)"),
     k("extra-index-urls", Ty::StrList, "further package indexes"),

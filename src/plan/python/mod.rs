@@ -1,0 +1,646 @@
+//! Python: the installer in a tool venv of the builder, the app's venv,
+//! lock exports (poetry, pdm), dependency layer groups, the full install,
+//! the project built as a wheel and installed on its own, the test
+//! target's dev dependencies.
+//!
+//! Every mount target sits directly in `/tmp` (which images have), so the
+//! mount points BuildKit creates and removes leave no directory behind in
+//! a layer.
+
+pub mod project;
+pub mod requirements;
+
+use std::collections::BTreeMap;
+
+use crate::spec::{Installer, LockKind, Python, Spec, TestSpec};
+
+use super::caches::cache_mounts;
+use super::paths::list_span;
+use super::shell::{shell_quote, words};
+use super::{run, FileSource, Mount, Op};
+use project::{read_pyproject, read_uv_lock};
+use requirements::normalize;
+
+/// Where dependency files (requirements, pyproject.toml, locks) are mounted.
+pub const DEPS_MOUNT: &str = "/tmp/strata-deps";
+/// Where a wheelhouse is mounted for offline installs.
+pub const WHEELS_MOUNT: &str = "/tmp/strata-wheels";
+/// Where files strata writes (layer groups, `packages`) are mounted.
+pub const GEN_MOUNT: &str = "/tmp/strata-gen";
+/// Where the app's files are mounted to build the project's wheels.
+pub const SRC_MOUNT: &str = "/tmp/strata-src";
+/// Where a lock export is mounted for the install.
+pub const EXPORT_MOUNT: &str = "/tmp/strata-export";
+/// Where the project's wheels and the installer are mounted in the runtime.
+pub const PROJECT_MOUNT: &str = "/tmp/strata-project";
+pub const TOOL_MOUNT: &str = "/tmp/strata-tool";
+/// The uv tool venv in the builder (never copied to the runtime).
+pub const UV_HOME: &str = "/opt/strata-uv";
+/// The lock export tools (poetry, pdm) and their output, builder only.
+pub const EXPORT_TOOL: &str = "/opt/strata-export-tool";
+pub const EXPORT_OUT: &str = "/opt/strata-export";
+/// The project's wheels, built in the builder.
+pub const PROJECT_OUT: &str = "/opt/strata-project";
+
+/// Build tools strata installs, pinned: they change only with strata (and
+/// count in `strata.deps.digest`), so a cold build next month installs the
+/// same tools.
+pub const UV_VERSION: &str = "0.13.9";
+pub const POETRY_VERSION: &str = "2.5.1";
+pub const POETRY_EXPORT_VERSION: &str = "1.10.1";
+pub const PDM_VERSION: &str = "2.29.4";
+
+/// Installer flags for where packages come from: a wheelhouse (offline)
+/// or indexes. `pip`: the command is pip's, which ignores a plain-http index
+/// unless its host is trusted; naming an http:// index in the spec is that
+/// trust (uv takes http indexes as they are).
+pub(super) fn source_flags(py: &Python, mounts: &mut Vec<Mount>, pip: bool) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(w) = &py.wheels {
+        args.push("--no-index".into());
+        args.push(format!("--find-links={WHEELS_MOUNT}"));
+        mounts.push(wheels_mount(&w.value));
+    } else {
+        if let Some(i) = &py.index_url {
+            args.push(format!("--index-url={i}"));
+        }
+        for e in &py.extra_index_urls {
+            args.push(format!("--extra-index-url={e}"));
+        }
+        if pip {
+            let mut hosts: Vec<&str> = py.index_url.iter().chain(&py.extra_index_urls).filter_map(|u| http_host(u)).collect();
+            hosts.dedup();
+            args.extend(hosts.iter().map(|h| format!("--trusted-host={h}")));
+        }
+    }
+    args
+}
+
+/// The wheelhouse (a named build context) at `WHEELS_MOUNT`, read-only.
+pub(super) fn wheels_mount(context: &str) -> Mount {
+    Mount::Source { target: WHEELS_MOUNT.into(), from: FileSource::Named(context.to_string()) }
+}
+
+/// `host[:port]` of an `http://` URL (userinfo dropped), else None.
+pub(super) fn http_host(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("http://")?;
+    let netloc = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = netloc.rsplit_once('@').map(|(_, h)| h).unwrap_or(netloc);
+    (!host.is_empty()).then_some(host)
+}
+
+pub(super) const PIP_ENV: [(&str, &str); 2] = [("PIP_DISABLE_PIP_VERSION_CHECK", "1"), ("PIP_ROOT_USER_ACTION", "ignore")];
+
+pub(super) fn pip_env() -> Vec<(String, String)> {
+    PIP_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// pip's tool venv in the builder: installs go into the app's venv with
+/// `pip --python`, so that venv never contains pip.
+pub const PIP_HOME: &str = "/opt/strata-pip";
+
+/// The installer, in a tool venv of the builder (never in the runtime).
+pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
+    match py.installer.value {
+        Installer::Pip => run(
+            "python: pip tool venv (builder only)".into(),
+            format!("set -e; python3 -m venv {PIP_HOME}"),
+            vec![],
+            pip_env(),
+            py.installer.span.clone(),
+        ),
+        // With a wheelhouse, uv's static binary is taken straight out of its
+        // wheel (a zip): no venv, no pip run, ~3 s less on a cold build.
+        Installer::Uv if py.wheels.is_some() => {
+            let wheels = py.wheels.iter().map(|w| wheels_mount(&w.value)).collect();
+            run(
+                "python: install uv from the wheelhouse (builder only)".into(),
+                format!("set -e; python3 -c {}", shell_quote(&uv_from_wheel_script())),
+                wheels,
+                vec![],
+                py.installer.span.clone(),
+            )
+        }
+        Installer::Uv => {
+            let mut mounts = cache_mounts("pip", spec, image).0;
+            let flags = source_flags(py, &mut mounts, true);
+            let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+            run(
+                "python: install uv (builder only)".into(),
+                format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv=={UV_VERSION}", quoted.join(" ")),
+                mounts,
+                pip_env(),
+                py.installer.span.clone(),
+            )
+        }
+    }
+}
+
+/// Python (stdlib only) that copies `uv` out of the wheelhouse's uv wheel
+/// for this machine to `UV_HOME/bin/uv`, choosing as pip would: the
+/// architecture, glibc (manylinux) or musl (musllinux); strata's pinned
+/// version when the wheelhouse has it, else the newest.
+pub(super) fn uv_from_wheel_script() -> String {
+    format!(
+        r#"import glob, os, platform, re, shutil, struct, sys, zipfile
+m = platform.machine().lower()
+if struct.calcsize("P") == 4 and m in ("x86_64", "amd64", "i386", "i686"):
+    m = "i686"
+m = {{"amd64": "x86_64", "arm64": "aarch64"}}.get(m, m)
+libc = "manylinux" if platform.libc_ver()[0] == "glibc" else "musllinux"
+def key(w):
+    v = re.match(r"uv-([0-9.]+)-", os.path.basename(w))
+    version = v.group(1) if v else ""
+    return (version == "{UV_VERSION}", libc in w, tuple(int(x) for x in version.split(".") if x))
+wheels = sorted((w for w in glob.glob("{WHEELS_MOUNT}/uv-*.whl") if "_" + m in w), key=key, reverse=True)
+if not wheels:
+    sys.exit("strata: no uv wheel for " + m + " in the wheelhouse")
+os.makedirs("{UV_HOME}/bin", exist_ok=True)
+with zipfile.ZipFile(wheels[0]) as z:
+    name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
+    with z.open(name) as src, open("{UV_HOME}/bin/uv", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+os.chmod("{UV_HOME}/bin/uv", 0o755)
+"#
+    )
+}
+
+/// The app's venv, empty (with pip only for `keep-pip = true`).
+pub(super) fn venv_create(py: &Python) -> Op {
+    let venv = shell_quote(&py.venv);
+    let ssp = if py.system_site_packages { " --system-site-packages" } else { "" };
+    let script = match py.installer.value {
+        Installer::Pip => {
+            let pip = if py.keep_pip { "" } else { " --without-pip" };
+            format!("set -e; python3 -m venv{pip}{ssp} {venv}")
+        }
+        Installer::Uv => {
+            let seed = if py.keep_pip { " --seed" } else { "" };
+            format!("set -e; {UV_HOME}/bin/uv venv -q{seed}{ssp} --python python3 {venv}")
+        }
+    };
+    run(format!("python: create venv {}", py.venv), script, vec![], uv_env(), py.span.clone())
+}
+
+/// The install command for the app's venv: `pip --python` from the tool
+/// venv, or `uv pip install --python`.
+pub(super) fn installer_cmd(py: &Python) -> String {
+    let venv = shell_quote(&py.venv);
+    match py.installer.value {
+        Installer::Pip => format!("{PIP_HOME}/bin/python -m pip --python {venv}/bin/python install"),
+        Installer::Uv => format!("{UV_HOME}/bin/uv pip install -q --python {venv}/bin/python"),
+    }
+}
+
+pub(super) fn installer_env(py: &Python, spec: &Spec, image: &str, mounts: &mut Vec<Mount>) -> Vec<(String, String)> {
+    let (cache, mut env) = match py.installer.value {
+        Installer::Pip => ("pip", pip_env()),
+        Installer::Uv => ("uv", uv_env()),
+    };
+    // With SOURCE_DATE_EPOCH set, py_compile writes hash-based .pyc files
+    // instead of ones stamped with the install time: the same pins give the
+    // same bytes, whether installed at once or in layers.
+    env.push(("SOURCE_DATE_EPOCH".to_string(), "0".to_string()));
+    let (cm, ce) = cache_mounts(cache, spec, image);
+    mounts.extend(cm);
+    env.extend(ce);
+    env
+}
+
+/// uv's environment: copy out of the cache mount, never download a
+/// Python, and trust the system's CA store as pip and apt do (behind a
+/// TLS-intercepting proxy uv's own roots fail with "client error (Connect)").
+pub(super) fn uv_env() -> Vec<(String, String)> {
+    [("UV_LINK_MODE", "copy"), ("UV_PYTHON_DOWNLOADS", "never"), ("UV_NATIVE_TLS", "1"), ("UV_SYSTEM_CERTS", "1")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub(super) fn compile_flag(py: &Python) -> &'static str {
+    match (py.installer.value, py.compile) {
+        (Installer::Pip, true) | (Installer::Uv, false) => "",
+        (Installer::Pip, false) => " --no-compile",
+        (Installer::Uv, true) => " --compile-bytecode",
+    }
+}
+
+/// A group of pins installed as a layer of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub label: String,
+    /// The requirement-file lines of this group, plus the files' option
+    /// lines (index URLs): the group's cache key is exactly this text.
+    pub text: String,
+}
+
+/// Package families heavy enough to deserve their own layer when the spec
+/// gives no `layers`: the CUDA/torch stack, the other DL frameworks, the
+/// scientific stack, big native extensions. What is left (mostly pure
+/// Python, where small pins change most) is the last layer.
+pub(super) const HEAVY: &[(&str, &[&str])] = &[
+    ("torch", &["torch", "torchvision", "torchaudio", "triton", "nvidia-*"]),
+    (
+        "frameworks",
+        &[
+            "tensorflow",
+            "tensorflow-cpu",
+            "tensorflow-gpu",
+            "tensorflow-io-gcs-filesystem",
+            "keras",
+            "jax",
+            "jaxlib",
+            "onnxruntime",
+            "onnxruntime-gpu",
+        ],
+    ),
+    (
+        "scientific",
+        &["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "opencv-python", "opencv-python-headless", "numba", "llvmlite"],
+    ),
+    ("native", &["pydantic-core", "grpcio", "cryptography", "lxml", "pillow", "matplotlib", "tokenizers", "safetensors", "sentencepiece"]),
+];
+
+pub(super) fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// The dependency lines strata writes itself: `packages`, and the
+/// dependencies of a pyproject.toml without a lock (empty when they are
+/// dynamic: the project install resolves them).
+pub(super) fn generated_lines(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    if let (Some(p), None) = (&py.pyproject, &py.lock) {
+        let extras: Vec<String> = py.extras.iter().map(|e| e.value.clone()).collect();
+        let text = files.get(&p.value).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+        lines.extend(read_pyproject(&text).and_then(|pp| pp.requirement_lines(&extras)).unwrap_or_default());
+    }
+    lines.extend(py.packages.iter().map(|p| p.value.trim().to_string()));
+    lines
+}
+
+/// A pyproject.toml without a lock whose dependencies are `dynamic`: the
+/// project install brings them (there is nothing to install before it).
+pub(super) fn dynamic_dependencies(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> bool {
+    match (&py.pyproject, &py.lock) {
+        (Some(p), None) => {
+            let text = files.get(&p.value).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+            read_pyproject(&text).is_some_and(|pp| pp.dependencies.is_none())
+        }
+        _ => false,
+    }
+}
+
+/// Splits the pins into layer groups: those of the requirement files
+/// (logical lines: hashes and markers stay with their pin), of `packages`
+/// and of a lock-less pyproject.toml. A file that includes others
+/// (`-r`/`-c`), editables or local paths make one install; so do locks.
+pub fn layer_groups(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<Group> {
+    if matches!(&py.layers, Some(l) if l.is_empty()) || py.lock.is_some() {
+        return vec![];
+    }
+    let mut options = Vec::new();
+    let mut pins: Vec<(String, String)> = Vec::new();
+    for r in &py.requirements {
+        let Some(data) = files.get(&r.value) else { return vec![] };
+        let Some(f) = requirements::parse(&String::from_utf8_lossy(data)) else { return vec![] };
+        options.extend(f.options);
+        pins.extend(f.reqs.into_iter().map(|r| (r.name, r.line)));
+    }
+    match requirements::parse(&generated_lines(py, files).join("\n")) {
+        Some(f) => pins.extend(f.reqs.into_iter().map(|r| (r.name, r.line))),
+        None => return vec![],
+    }
+    let families: Vec<(String, Vec<String>)> = match &py.layers {
+        Some(groups) => groups
+            .iter()
+            .map(|g| (g.iter().map(|n| n.value.clone()).collect::<Vec<_>>().join(" "), g.iter().map(|n| normalize(&n.value)).collect()))
+            .collect(),
+        None => HEAVY.iter().map(|(label, names)| (label.to_string(), names.iter().map(|n| n.to_string()).collect())).collect(),
+    };
+    let mut taken = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for (label, names) in families {
+        let chosen: Vec<&(String, String)> =
+            pins.iter().filter(|(n, _)| !taken.contains(n) && names.iter().any(|p| matches(p, n))).collect();
+        taken.extend(chosen.iter().map(|(n, _)| n.clone()));
+        let lines: Vec<&str> = chosen.iter().map(|(_, l)| l.as_str()).collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let mut text = options.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&lines.join("\n"));
+        text.push('\n');
+        out.push(Group { label: format!("python: layer {label}"), text });
+    }
+    out
+}
+
+/// One group's pins, without their dependencies (the last install adds
+/// whatever is missing), on the empty venv.
+pub(super) fn group_install(py: &Python, spec: &Spec, image: &str, g: &Group) -> Op {
+    let mut mounts = vec![Mount::Generated { target: GEN_MOUNT.into(), files: vec![("group.txt".into(), g.text.clone())] }];
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
+    let env = installer_env(py, spec, image, &mut mounts);
+    let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+    run(
+        g.label.clone(),
+        words(&[
+            format!("set -e; {}{} --no-deps", installer_cmd(py), compile_flag(py)),
+            quoted.join(" "),
+            format!("-r {GEN_MOUNT}/group.txt{}", venv_cleanup(py)),
+        ]),
+        mounts,
+        env,
+        py.span.clone(),
+    )
+}
+
+/// The pyproject.toml's directory inside a mount (`root` for the top).
+fn project_dir(py: &Python, root: &str) -> String {
+    match py.pyproject.as_ref().and_then(|p| p.value.rsplit_once('/')) {
+        Some((d, _)) => format!("{root}/{d}"),
+        None => root.to_string(),
+    }
+}
+
+/// Context files the dependency install mounts: requirement files, the
+/// pyproject.toml and its lock, and (uv) the pyproject.toml of every local
+/// package the lock names, which uv reads to know the workspace.
+pub(super) fn dependency_files(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
+    let mut out: Vec<String> = py.requirements.iter().map(|r| r.value.clone()).collect();
+    out.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()));
+    if let (Some(LockKind::Uv), Some(l)) = (py.lock_kind, &py.lock) {
+        let dir = l.value.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let text = files.get(&l.value).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+        for local in read_uv_lock(&text).map(|u| u.locals.into_values().collect::<Vec<_>>()).unwrap_or_default() {
+            if let Some(p) = super::paths::join_rel(dir, &format!("{}/pyproject.toml", local.path)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The export tool of a poetry or pdm lock, in a tool venv of the builder
+/// (pinned; cached apart from the export, so a lock edit re-runs only the
+/// export).
+pub(super) fn export_tool(py: &Python, spec: &Spec, image: &str) -> Option<Op> {
+    let (what, pkgs) = match py.lock_kind? {
+        LockKind::Uv => return None,
+        LockKind::Poetry => ("poetry", format!("poetry=={POETRY_VERSION} poetry-plugin-export=={POETRY_EXPORT_VERSION}")),
+        LockKind::Pdm => ("pdm", format!("pdm=={PDM_VERSION}")),
+    };
+    let mut mounts = cache_mounts("pip", spec, image).0;
+    let flags: Vec<String> = source_flags(py, &mut mounts, true).iter().map(|a| shell_quote(a)).collect();
+    Some(run(
+        format!("python: install {what} to export the lock (builder only)"),
+        words(&[format!("set -e; python3 -m venv {EXPORT_TOOL}; {EXPORT_TOOL}/bin/python -m pip install -q"), flags.join(" "), pkgs]),
+        mounts,
+        pip_env(),
+        py.lock.as_ref().map(|l| l.span.clone()).unwrap_or(py.span.clone()),
+    ))
+}
+
+/// The lock exported to pinned requirements (with hashes and markers) at
+/// `EXPORT_OUT/requirements.txt`; its cache key is pyproject.toml + lock.
+pub(super) fn export(py: &Python) -> Option<Op> {
+    let lock = py.lock.as_ref()?;
+    let extras: Vec<&str> = py.extras.iter().map(|e| e.value.as_str()).collect();
+    let out = format!("{EXPORT_OUT}/requirements.txt");
+    let (tool, cmd, env) = match py.lock_kind? {
+        LockKind::Uv => return None,
+        LockKind::Poetry => {
+            let extras = if extras.is_empty() { String::new() } else { format!(" --extras {}", shell_quote(&extras.join(" "))) };
+            (
+                "poetry",
+                format!("{EXPORT_TOOL}/bin/poetry export --format requirements.txt --output {out}{extras}"),
+                ("POETRY_NO_INTERACTION", "1"),
+            )
+        }
+        LockKind::Pdm => {
+            let groups: String = extras.iter().map(|e| format!(" --group {}", shell_quote(e))).collect();
+            (
+                "pdm",
+                format!("{EXPORT_TOOL}/bin/pdm export --format requirements --prod --output {out}{groups}"),
+                ("PDM_CHECK_UPDATE", "false"),
+            )
+        }
+    };
+    let files = vec![py.pyproject.as_ref()?.value.clone(), lock.value.clone()];
+    let env = vec![(env.0.to_string(), env.1.to_string())];
+    Some(run(
+        format!("python: {tool} export {}", lock.value),
+        format!("set -e; mkdir -p {EXPORT_OUT}; cd {}; {cmd}", shell_quote(&project_dir(py, DEPS_MOUNT))),
+        vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: files }],
+        env,
+        lock.span.clone(),
+    ))
+}
+
+/// The full install (on top of the group layers, if any): the requirement
+/// files, `packages`, a lock-less pyproject's dependencies, a lock export,
+/// or `uv sync` of a uv.lock, always without the project itself.
+pub(super) fn install(
+    py: &Python,
+    spec: &Spec,
+    image: &str,
+    after_groups: bool,
+    exported: Option<usize>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Op {
+    let venv = shell_quote(&py.venv);
+    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: dependency_files(py, files) }];
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
+    let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+    let generated = generated_lines(py, files);
+    let env = installer_env(py, spec, image, &mut mounts);
+    let mut reqs: Vec<String> =
+        py.requirements.iter().map(|r| format!("-r {}", shell_quote(&format!("{DEPS_MOUNT}/{}", r.value)))).collect();
+    if let Some(e) = exported {
+        let rel = format!("{}/requirements.txt", EXPORT_OUT.trim_start_matches('/'));
+        mounts.push(Mount::Files { target: EXPORT_MOUNT.into(), from: FileSource::Stage(e), paths: vec![rel.clone()] });
+        reqs.push(format!("-r {EXPORT_MOUNT}/{rel}"));
+    }
+    if !generated.is_empty() {
+        mounts.push(Mount::Generated { target: GEN_MOUNT.into(), files: vec![("requirements.txt".into(), generated.join("\n") + "\n")] });
+        reqs.push(format!("-r {GEN_MOUNT}/requirements.txt"));
+    }
+    let script = match py.lock_kind {
+        Some(LockKind::Uv) => {
+            let text =
+                py.lock.as_ref().and_then(|l| files.get(&l.value)).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+            let mut skip: Vec<String> = read_uv_lock(&text).map(|u| u.locals.into_keys().collect()).unwrap_or_default();
+            skip.sort();
+            let mut args = vec!["--no-install-project".to_string(), "--no-install-workspace".to_string()];
+            args.extend(skip.iter().map(|s| format!("--no-install-package={s}")));
+            args.extend(py.package.iter().map(|p| format!("--package={}", p.value)));
+            args.extend(py.extras.iter().map(|e| format!("--extra={}", e.value)));
+            let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+            words(&[
+                format!(
+                    "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-dev{}",
+                    shell_quote(&project_dir(py, DEPS_MOUNT)),
+                    compile_flag(py)
+                ),
+                args.join(" "),
+                quoted.join(" "),
+            ]) + &venv_cleanup(py)
+        }
+        _ if reqs.is_empty() => format!("set -e; true{}", venv_cleanup(py)),
+        _ => words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &venv_cleanup(py)]),
+    };
+    let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
+    let what = match (&py.lock, &py.pyproject) {
+        (Some(l), _) if py.lock_kind == Some(LockKind::Uv) => format!("sync {}", l.value),
+        (Some(l), _) => format!("install {} (exported)", l.value),
+        (None, Some(p)) => format!("install the dependencies of {}", p.value),
+        (None, None) if py.requirements.is_empty() => "install packages".to_string(),
+        (None, None) => format!("install -r {}", py.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")),
+    };
+    let rest = if after_groups { " (the rest)" } else { "" };
+    let span = match (py.requirements.first(), py.requirements.last()) {
+        (Some(a), Some(b)) => a.span.start..b.span.end,
+        _ => py.span.clone(),
+    };
+    run(format!("python: {installer} {what}{rest}"), script, mounts, env, span)
+}
+
+/// The project's wheels, built in the builder from the app's files into
+/// `PROJECT_OUT`: the project (or the uv workspace member `package`) and,
+/// with a uv.lock, the local packages it needs (members, path
+/// dependencies). Their dependencies are installed already.
+pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
+    let mut mounts = vec![Mount::Source { target: SRC_MOUNT.into(), from: FileSource::App }];
+    let pip = py.installer.value == Installer::Pip;
+    let flags = source_flags(py, &mut mounts, pip);
+    let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
+    let env = installer_env(py, spec, image, &mut mounts);
+    let root = project_dir(py, SRC_MOUNT);
+    let mut dirs = vec![root.clone()];
+    if py.lock_kind == Some(LockKind::Uv) {
+        let text = py.lock.as_ref().and_then(|l| files.get(&l.value)).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+        if let Some(lock) = read_uv_lock(&text) {
+            let locals = lock.needed_locals(py.package.as_ref().map(|p| p.value.as_str()));
+            if !locals.is_empty() || py.package.is_some() {
+                dirs = locals.iter().map(|l| if l.path == "." { root.clone() } else { format!("{root}/{}", l.path) }).collect();
+            }
+        }
+    }
+    let build: Vec<String> = dirs
+        .iter()
+        .map(|d| match py.installer.value {
+            Installer::Uv => {
+                words(&[format!("{UV_HOME}/bin/uv build -q --wheel --out-dir {PROJECT_OUT}"), quoted.join(" "), shell_quote(d)])
+            }
+            Installer::Pip => {
+                words(&[format!("{PIP_HOME}/bin/python -m pip wheel -q --no-deps -w {PROJECT_OUT}"), quoted.join(" "), shell_quote(d)])
+            }
+        })
+        .collect();
+    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    run(
+        format!("python: build {name} as a wheel"),
+        format!("set -e; mkdir -p {PROJECT_OUT}; {}", build.join("; ")),
+        mounts,
+        env,
+        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+    )
+}
+
+/// Installs the project's wheels into the runtime's venv, as a layer of
+/// their own: the installer comes from the builder through a mount, the
+/// wheels without their dependencies (installed before, unless they are
+/// `dynamic`), so a code edit re-runs only this.
+pub(super) fn project_install(py: &Python, wheels: usize, tool: usize, with_deps: bool) -> Op {
+    let venv = shell_quote(&py.venv);
+    let out = PROJECT_OUT.trim_start_matches('/');
+    let mut mounts = vec![Mount::Files { target: PROJECT_MOUNT.into(), from: FileSource::Stage(wheels), paths: vec![out.to_string()] }];
+    let wheels_glob = format!("{PROJECT_MOUNT}/{out}/*.whl");
+    let deps = if with_deps { "" } else { " --no-deps --no-index" };
+    let (script, env) = match py.installer.value {
+        Installer::Uv => {
+            let uv = format!("{}/bin/uv", UV_HOME.trim_start_matches('/'));
+            mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![uv.clone()] });
+            let mut env = uv_env();
+            env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+            (
+                format!(
+                    "set -e; {TOOL_MOUNT}/{uv} pip install -q --no-cache --python {venv}/bin/python{deps}{} {wheels_glob}",
+                    compile_flag(py)
+                ),
+                env,
+            )
+        }
+        Installer::Pip => {
+            let home = PIP_HOME.trim_start_matches('/');
+            mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![home.to_string()] });
+            let mut env = pip_env();
+            env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+            (
+                format!(
+                    "set -e; {venv}/bin/python $(echo {TOOL_MOUNT}/{home}/lib/python3*/site-packages/pip) install -q --no-cache-dir{deps}{} {wheels_glob}",
+                    compile_flag(py)
+                ),
+                env,
+            )
+        }
+    };
+    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    run(
+        format!("python: install {name} into {}", py.venv),
+        script + &venv_cleanup(py),
+        mounts,
+        env,
+        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+    )
+}
+
+pub(super) fn dev_install(py: &Python, t: &TestSpec, spec: &Spec, image: &str) -> Op {
+    let mut mounts = vec![Mount::Files {
+        target: DEPS_MOUNT.into(),
+        from: FileSource::Context,
+        paths: t.requirements.iter().map(|r| r.value.clone()).collect(),
+    }];
+    let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
+    let mut args: Vec<String> = flags;
+    args.extend(t.requirements.iter().flat_map(|r| ["-r".to_string(), format!("{DEPS_MOUNT}/{}", r.value)]));
+    let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+    let env = installer_env(py, spec, image, &mut mounts);
+    run(
+        format!("test: install -r {}", t.requirements.iter().map(|r| r.value.as_str()).collect::<Vec<_>>().join(" -r ")),
+        words(&[format!("set -e; {}", installer_cmd(py)), quoted.join(" ")]),
+        mounts,
+        env,
+        list_span(&t.requirements),
+    )
+}
+
+/// Appended to the runtime venv's installs; each install cleans up what it
+/// installed, so with layers no diff whites out another layer's files.
+/// `prune-tests`: the `tests` dirs below a package (never a top-level one).
+pub(super) fn venv_cleanup(py: &Python) -> String {
+    let venv = shell_quote(&py.venv);
+    let mut out = String::new();
+    if py.prune_tests {
+        out += &format!("; find {venv}/lib -path '*/site-packages/*/tests' -type d -prune -exec rm -rf {{}} +");
+    }
+    if py.installer.value == Installer::Uv {
+        // uv records the mtime of the wheel it installed from (a build
+        // context file, so it differs per checkout) in uv_cache.json and
+        // hashes that into RECORD; nothing reads it in a runtime venv. Drop
+        // both so the same pins give the same venv bytes.
+        out += &format!(
+            "; for f in {venv}/lib/python*/site-packages/*.dist-info/uv_cache.json; do [ -e \"$f\" ] || continue; rm -f \"$f\"; sed -i '/uv_cache\\.json,/d' \"${{f%/uv_cache.json}}/RECORD\"; done"
+        );
+    }
+    out
+}
