@@ -350,9 +350,7 @@ fn is_dockerfile_name(name: &str) -> bool {
     if l.ends_with(".dockerignore") {
         return false;
     }
-    ["dockerfile", "containerfile"]
-        .iter()
-        .any(|b| l == *b || l.ends_with(&format!(".{b}")) || l.starts_with(&format!("{b}.")))
+    ["dockerfile", "containerfile"].iter().any(|b| l == *b || l.ends_with(&format!(".{b}")) || l.starts_with(&format!("{b}.")))
 }
 
 fn devish(name: &str) -> bool {
@@ -475,7 +473,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, String> {
         lines,
         pos: 0,
         escape: '\\',
-        budget: Budget { left: (8 << 20) + text.len().saturating_mul(8), out: false },
+        budget: Budget { left: text.len().saturating_mul(8).saturating_add(8 << 20), out: false },
         df: Dockerfile::default(),
         global_vals: HashMap::new(),
         names: HashMap::new(),
@@ -517,7 +515,7 @@ impl Parser<'_> {
     fn directives(&mut self) {
         let mut seen = HashSet::new();
         while let Some((k, v)) = self.lines.get(self.pos).and_then(|l| directive(l)) {
-            if !seen.insert(k.clone()) {
+            if !matches!(k.as_str(), "syntax" | "escape" | "check") || !seen.insert(k.clone()) {
                 break;
             }
             self.pos += 1;
@@ -601,7 +599,7 @@ impl Parser<'_> {
     /// ARGs before the first FROM): one word, or words when `split`.
     fn expand(&mut self, text: &str, split: bool) -> Vec<String> {
         let Parser { budget, cur, global_vals, escape, .. } = self;
-        let lookup = |n: &str| match cur {
+        let lookup = |n: &str| match cur.as_ref() {
             Some(b) => b.lookup(n),
             None => global_vals.get(n).cloned(),
         };
@@ -744,7 +742,9 @@ impl Parser<'_> {
         if let Some(pi) = base_stage {
             let p = &self.df.stages[pi];
             let size = p.env.iter().chain(&p.labels).map(|(k, v)| k.len() + v.len() + 16).sum::<usize>()
-                + p.expose.iter().chain(&p.volumes).map(|s| s.len() + 16).sum::<usize>()
+                + p.expose.iter().chain(&p.volumes).chain(p.shell.iter().flatten()).map(|s| s.len() + 16).sum::<usize>()
+                + [&p.cmd, &p.entrypoint, &p.healthcheck].iter().map(|c| command_cost(c)).sum::<usize>()
+                + [&p.workdir, &p.user, &p.stopsignal].iter().map(|o| o.as_ref().map_or(0, String::len)).sum::<usize>()
                 + 256;
             if self.budget.take(size) {
                 let s = &mut b.stage;
@@ -818,8 +818,9 @@ impl Parser<'_> {
             }
             Json::Not if !ins.heredocs.is_empty() && heredoc_marker(r.trim()).is_some() => {
                 let body = ins.heredocs[0].body.clone();
-                let shebang = body.lines().next().filter(|l| l.starts_with("#!"));
-                if shebang.is_none_or(|l| ["sh", "bash", "ash", "dash", "zsh"].iter().any(|s| l.ends_with(s))) {
+                let shebang = body.lines().next().and_then(|l| l.strip_prefix("#!"));
+                let shells = ["sh", "bash", "ash", "dash", "zsh", "ksh"];
+                if shebang.is_none_or(|l| l.split_whitespace().any(|w| shells.contains(&basename(w)))) {
                     analyze_script(&body, &mut env, &mut found, budget, 0);
                 }
                 body
@@ -859,8 +860,7 @@ impl Parser<'_> {
         if raw.len() < 2 {
             return Ok(());
         }
-        let mut args: Vec<String> =
-            raw.iter().map(|w| if heredoc_marker(w).is_some() { w.clone() } else { self.expand1(w) }).collect();
+        let mut args: Vec<String> = raw.iter().map(|w| if heredoc_marker(w).is_some() { w.clone() } else { self.expand1(w) }).collect();
         let dest = args.pop().unwrap_or_default();
         let mut flag = |name: &str| flags.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.clone()).map(|v| self.expand1(&v));
         let (from, chown, chmod) = (flag("from"), flag("chown"), flag("chmod"));
@@ -873,6 +873,15 @@ impl Parser<'_> {
         }
         b.stage.copies.push(Copy { sources: args, dest: d, from, chown, chmod, is_add: ins.keyword == "add", line: ins.line });
         Ok(())
+    }
+}
+
+/// The bytes a copy of `c` takes, for the budget.
+fn command_cost(c: &Option<Command>) -> usize {
+    match c {
+        Some(Command::Exec(v)) => v.iter().map(|s| s.len() + 16).sum(),
+        Some(Command::Shell(s)) => s.len(),
+        None => 0,
     }
 }
 
@@ -1137,7 +1146,7 @@ fn hex4(it: &mut std::iter::Peekable<std::str::Chars>) -> Option<u32> {
 // Variable expansion: Docker's word processing, and a shell's for RUN
 
 /// Deepest `${a:-${b:-...}}` nesting expanded; deeper is kept literally.
-const MAX_DEPTH: usize = 32;
+const MAX_DEPTH: usize = 16;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -1385,7 +1394,7 @@ impl Lexer<'_> {
                 let word = w.finish().pop().unwrap_or(Field { text: String::new(), known: true });
                 let v = (self.lookup)(&name).filter(|v| !(colon && v.is_empty()));
                 match (op, v) {
-                    ('-' | '=', Some(v)) | ('?', Some(v)) => self.value(v, quoted, out, start),
+                    ('-' | '=' | '?', Some(v)) => self.value(v, quoted, out, start),
                     ('-' | '=', None) | ('+', Some(_)) => {
                         if !word.known {
                             out.unknown();
@@ -1500,46 +1509,51 @@ impl ShellEnv<'_> {
     }
 }
 
+/// The tokenizer state of [`split_commands`].
+#[derive(Default)]
+struct Tokens {
+    cmds: Vec<Vec<String>>,
+    cmd: Vec<String>,
+    word: String,
+    in_word: bool,
+    skip_word: bool,
+}
+
+impl Tokens {
+    fn end_word(&mut self) {
+        if self.in_word {
+            if self.skip_word {
+                self.skip_word = false;
+                self.word.clear();
+            } else {
+                self.cmd.push(std::mem::take(&mut self.word));
+            }
+            self.in_word = false;
+        }
+    }
+    fn end_cmd(&mut self) {
+        self.end_word();
+        self.skip_word = false;
+        if !self.cmd.is_empty() {
+            self.cmds.push(std::mem::take(&mut self.cmd));
+        }
+    }
+}
+
 /// Splits a shell script into simple commands (raw words): separated by
 /// newlines, `;`, `&`, `|`, `(`, `)`; comments, redirections and heredoc
 /// bodies dropped.
 fn split_commands(script: &str) -> Vec<Vec<String>> {
     let s: Vec<char> = script.chars().collect();
     let n = s.len();
-    let mut cmds = Vec::new();
-    let mut cmd: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut skip_word = false;
+    let mut t = Tokens::default();
     let mut heredocs: Vec<(String, bool)> = Vec::new();
     let mut i = 0;
-    macro_rules! end_word {
-        () => {
-            if in_word {
-                if skip_word {
-                    skip_word = false;
-                    word.clear();
-                } else {
-                    cmd.push(std::mem::take(&mut word));
-                }
-                in_word = false;
-            }
-        };
-    }
-    macro_rules! end_cmd {
-        () => {
-            end_word!();
-            skip_word = false;
-            if !cmd.is_empty() {
-                cmds.push(std::mem::take(&mut cmd));
-            }
-        };
-    }
     while i < n {
         let c = s[i];
         match c {
             '\n' => {
-                end_cmd!();
+                t.end_cmd();
                 i += 1;
                 for (delim, chomp) in std::mem::take(&mut heredocs) {
                     while i < n {
@@ -1554,19 +1568,19 @@ fn split_commands(script: &str) -> Vec<Vec<String>> {
                 }
             }
             ' ' | '\t' | '\r' => {
-                end_word!();
+                t.end_word();
                 i += 1;
             }
             ';' | '&' | '|' | '(' | ')' => {
-                end_cmd!();
+                t.end_cmd();
                 i += 1;
             }
             '<' | '>' => {
-                if in_word && word.chars().all(|c| c.is_ascii_digit()) {
-                    word.clear();
-                    in_word = false;
+                if t.in_word && t.word.chars().all(|c| c.is_ascii_digit()) {
+                    t.word.clear();
+                    t.in_word = false;
                 } else {
-                    end_word!();
+                    t.end_word();
                 }
                 if c == '<' && s.get(i + 1) == Some(&'<') && s.get(i + 2) != Some(&'<') {
                     i += 2;
@@ -1589,10 +1603,10 @@ fn split_commands(script: &str) -> Vec<Vec<String>> {
                     while i < n && matches!(s[i], '<' | '>' | '&' | '|') {
                         i += 1;
                     }
-                    skip_word = true;
+                    t.skip_word = true;
                 }
             }
-            '#' if !in_word => {
+            '#' if !t.in_word => {
                 while i < n && s[i] != '\n' {
                     i += 1;
                 }
@@ -1625,14 +1639,14 @@ fn split_commands(script: &str) -> Vec<Vec<String>> {
                     _ => i + 1,
                 };
                 let end = end.min(n);
-                word.extend(&s[i..end]);
-                in_word = true;
+                t.word.extend(&s[i..end]);
+                t.in_word = true;
                 i = end;
             }
         }
     }
-    end_cmd!();
-    cmds
+    t.end_cmd();
+    t.cmds
 }
 
 fn is_name(s: &str) -> bool {
@@ -1851,13 +1865,8 @@ fn handle_argv(argv: &[Field], env: &mut ShellEnv, found: &mut Found, budget: &m
             let mut i = 0;
             while let Some(f) = rest.get(i) {
                 let t = f.text.as_str();
-                let module = if t == "-m" {
-                    rest.get(i + 1).map(|f| (f.text.as_str(), i + 2))
-                } else if let Some(m) = t.strip_prefix("-m") {
-                    Some((m, i + 1))
-                } else {
-                    None
-                };
+                let module =
+                    if t == "-m" { rest.get(i + 1).map(|f| (f.text.as_str(), i + 2)) } else { t.strip_prefix("-m").map(|m| (m, i + 1)) };
                 match module {
                     Some(("pip", j)) => return pip(&rest[j..], found),
                     Some(("uv", j)) => return uv(&rest[j..], found),
@@ -1962,8 +1971,12 @@ fn pip(rest: &[Field], found: &mut Found) {
             }
             continue;
         }
-        if t.starts_with('-') {
-            if PIP_VALUE_OPTS.contains(&t) {
+        if let Some(short) = t.strip_prefix('-') {
+            let combined = short.len() > 1 && short.chars().all(|c| c.is_ascii_alphabetic());
+            if combined && t.ends_with('r') {
+                found.reqs.extend(rest.get(i).filter(|f| f.known).map(|f| f.text.clone()));
+                i += 1;
+            } else if PIP_VALUE_OPTS.contains(&t) || (combined && t.ends_with(['c', 'e', 'i', 'f', 't', 'w', 'b'])) {
                 i += 1;
             }
             continue;
@@ -1993,6 +2006,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1"));
+        // an unknown directive ends the directives: the escape below is a comment
+        let df2 = parse("# foo=bar\n# escape=`\nFROM a\nRUN x \\\n  y\n").unwrap();
+        assert_eq!(df2.stages[0].runs[0].command, "x   y");
         let s = &df.stages[0];
         assert_eq!(s.runs.len(), 1);
         assert_eq!(s.runs[0].line, 3);
@@ -2048,10 +2064,7 @@ mod tests {
     #[test]
     fn env_forms() {
         let s = final_of("FROM a\nENV a=b c=\"d e\" f='$a'\nENV K V with spaces\nENV P=/x:$PATH Q=${a}-$c\nENV a=z r=$a\n");
-        assert_eq!(
-            env(&s),
-            [("a", "z"), ("c", "d e"), ("f", "$a"), ("K", "V with spaces"), ("P", "/x:$PATH"), ("Q", "b-d e"), ("r", "b")]
-        );
+        assert_eq!(env(&s), [("a", "z"), ("c", "d e"), ("f", "$a"), ("K", "V with spaces"), ("P", "/x:$PATH"), ("Q", "b-d e"), ("r", "b")]);
         assert_eq!(s.env_var("K"), Some("V with spaces"));
     }
 
@@ -2117,10 +2130,15 @@ mod tests {
         assert_eq!(s.pip_packages, ["apprise", "uwsgi", "mysqlclient", "minio==7.2.20", "psycopg[c]"]);
         assert_eq!(s.pip_requirement_files, ["/tmp/requirements.txt"]);
         let s = final_of(
-            "FROM python\nRUN pip install -r requirements.txt uwsgi \"psycopg[c]\" minio==7.2.20\nRUN python3.12 -m pip install -U pip && python -m pip install --no-cache-dir --requirement=/r/prod.txt -c c.txt gunicorn\nRUN uv pip install --system -e . flask 'x>=1' ./local /wheels/*.whl\nRUN pip3 install --upgrade pip wheel\n",
+            "FROM python\nRUN pip install -r requirements.txt uwsgi \"psycopg[c]\" minio==7.2.20\nRUN python3.12 -m pip install -U pip && python -m pip install --no-cache-dir --requirement=/r/prod.txt -c c.txt gunicorn\nRUN uv pip install --system -e . flask 'x>=1' ./local /wheels/*.whl\nRUN pip3 install --upgrade pip wheel\nRUN pip install -Ur dev.txt -qe ./lib\n",
         );
         assert_eq!(s.pip_packages, ["uwsgi", "psycopg[c]", "minio==7.2.20", "gunicorn", "flask", "x>=1", "wheel"]);
-        assert_eq!(s.pip_requirement_files, ["requirements.txt", "/r/prod.txt"]);
+        assert_eq!(s.pip_requirement_files, ["requirements.txt", "/r/prod.txt", "dev.txt"]);
+        // a lone heredoc with a non-shell shebang is not read as shell
+        let s = final_of(
+            "FROM a\nRUN <<EOF\n#!/usr/bin/env python3\nprint('apt-get install -y x')\nEOF\nRUN <<EOF\n#!/bin/sh -e\napk add git\nEOF\n",
+        );
+        assert_eq!(s.apt_packages, ["git"]);
     }
 
     #[test]
@@ -2189,6 +2207,12 @@ mod tests {
         ] {
             let _ = parse(t);
         }
+        // a large CMD inherited down a long chain of stages runs out of budget instead of memory
+        let mut chain = format!("FROM a AS s0\nCMD {}\n", "x".repeat(100_000));
+        for i in 1..2000 {
+            chain.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+        }
+        assert!(parse(&chain).unwrap_err().contains("too much"));
         let deep = format!("FROM a\nENV A={}x{}\n", "${B:-".repeat(5000), "}".repeat(5000));
         assert!(parse(&deep).is_ok());
         // exponential growth across ENV lines is cut off by the budget
@@ -2208,8 +2232,7 @@ mod tests {
             std::fs::write(dir.join(f), "FROM a\n").unwrap();
         }
         std::fs::create_dir_all(dir.join("Containerfile")).unwrap();
-        let names: Vec<String> =
-            find(&dir).iter().map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = find(&dir).iter().map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["Dockerfile", "app.Dockerfile", "docker/Dockerfile", "Dockerfile.dev"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -13,6 +13,23 @@ pub struct Warning {
     pub span: Span,
 }
 
+/// Packages that only building needs.
+const BUILD_TOOLS: &[&str] = &[
+    "gcc",
+    "g++",
+    "clang",
+    "make",
+    "cmake",
+    "build-essential",
+    "pkg-config",
+    "pkgconf",
+    "autoconf",
+    "automake",
+    "libtool",
+    "cargo",
+    "rustc",
+];
+
 pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning> {
     let mut out = Vec::new();
 
@@ -32,14 +49,18 @@ pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning>
         }
     }
 
+    // A package in both lists is right when the build needs it too: the
+    // builder starts from the base image, not from the runtime's packages.
+    // What is wrong is a compiler or headers in the runtime image.
     for p in &spec.system.packages {
-        if spec.system.build_packages.iter().any(|b| b.value == p.value) {
+        let v = p.value.as_str();
+        let build_tool = v.ends_with("-dev") || v.ends_with("-devel") || BUILD_TOOLS.contains(&v);
+        if build_tool {
             out.push(Warning {
-                rule: "PackageInBothLists",
-                description: "A package is listed as both runtime and build package",
+                rule: "BuildToolInRuntime",
+                description: "A compiler or -dev package is installed in the runtime image",
                 detail: format!(
-                    "\"{}\" is in both `packages` and `build-packages`; runtime packages are available to the build already",
-                    p.value
+                    "\"{v}\" is a build tool or headers: list it in `build-packages` (the builder compiles there) and keep only the library it builds against in `packages` (e.g. libpq5 for libpq-dev)"
                 ),
                 span: p.span.clone(),
             });
@@ -93,11 +114,21 @@ mod tests {
 
     #[test]
     fn finds_each_rule() {
-        let src = "version = 1\n[args]\nUNUSED = \"1\"\n[image]\nbase = \"busybox\"\nuser = \"root\"\n[system]\npackages = [\"curl\"]\nbuild-packages = [\"curl\"]\n[app]\ncopy = [\".\"]\n";
+        let src = "version = 1\n[args]\nUNUSED = \"1\"\n[image]\nbase = \"busybox\"\nuser = \"root\"\n[system]\npackages = [\"curl\", \"libpq-dev\", \"gcc\"]\nbuild-packages = [\"curl\"]\n[app]\ncopy = [\".\"]\n";
         let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
         let rules: Vec<&str> = check(&spec, src, &[]).iter().map(|w| w.rule).collect();
-        assert_eq!(rules, ["UnusedArg", "UnpinnedBaseTag", "RootUser", "PackageInBothLists", "WholeContextCopy"]);
+        assert_eq!(rules, ["UnusedArg", "UnpinnedBaseTag", "RootUser", "BuildToolInRuntime", "BuildToolInRuntime", "WholeContextCopy"]);
         assert!(check(&spec, src, &["tests/".into()]).iter().all(|w| w.rule != "WholeContextCopy"));
+    }
+
+    /// A package the build needs and the runtime too (a -dev package pulls
+    /// its library; a CLI used at build and run time) is listed in both:
+    /// the builder does not have the runtime's packages, so that is right.
+    #[test]
+    fn a_package_in_both_lists_is_not_a_warning() {
+        let src = "version = 1\n[image]\nbase = \"python:3.12\"\n[system]\npackages = [\"libpq5\", \"curl\"]\nbuild-packages = [\"libpq-dev\", \"curl\"]\n[app]\ncopy = [\"src/\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        assert_eq!(check(&spec, src, &[]), vec![]);
     }
 
     #[test]

@@ -117,7 +117,7 @@ fn plan_prints_the_layer_tree() {
     let out = strata(&["plan"], &example("python-web"));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("stage runtime (target) from stage deps"), "{text}");
-    assert!(text.contains("mount files /tmp/strata/deps <- requirements.txt"), "{text}");
+    assert!(text.contains("mount files /tmp/strata-deps <- requirements.txt"), "{text}");
     assert!(text.contains("key: layer below + command, context:requirements.txt"), "{text}");
     let out = strata(&["plan", "--target", "nope"], &example("python-web"));
     assert_eq!(out.status.code(), Some(2));

@@ -78,7 +78,7 @@ fn missing_requirement_file_names_its_spec_line() {
     std::fs::remove_file(p.dir.join("requirements.txt")).unwrap();
     let b = p.build(&[]).assert_failed();
     assert!(
-        b.log.contains("strata.toml:27:17: `requirements.txt` is not in the build context (missing, or left out by .dockerignore)"),
+        b.log.contains("strata.toml:28:17: `requirements.txt` is not in the build context (missing, or left out by .dockerignore)"),
         "{}",
         b.log
     );

@@ -13,11 +13,12 @@ const LAYERS: &[(&str, u32)] = &[
     ("context", 0),
     ("platform", 0),
     ("reference", 0),
+    ("init_dockerfile", 0),
     // the format
     ("spec", 1),
     // what to build, from the spec alone
     ("plan", 2),
-    ("deps", 2),
+    ("deps", 3),
     ("lint", 2),
     // the plan's outputs: LLB, image config, a Dockerfile
     ("llb", 3),

@@ -235,7 +235,7 @@ impl<'a> Planner<'a> {
         // The project itself: wheels built from the app's files (so the
         // pyproject.toml, its lock and readme travel with them), installed
         // after the dependencies by the runtime (and the test target).
-        if py.project {
+        if python::installs_project(py, files) {
             let readme = py.pyproject.as_ref().and_then(|p| {
                 let text = String::from_utf8_lossy(files.get(&p.value)?).to_string();
                 let readme = python::project::read_pyproject(&text)?.readme?;

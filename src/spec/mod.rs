@@ -238,8 +238,9 @@ pub struct Python {
     pub lock_kind: Option<LockKind>,
     /// Optional-dependency extras of the project.
     pub extras: Vec<Sp<String>>,
-    /// Install the project itself (a wheel, non-editable), in its own layer.
-    pub project: bool,
+    /// Install the project itself (a wheel, non-editable), in its own layer;
+    /// None: when it is a package (it has a `[build-system]`, as uv decides).
+    pub project: Option<bool>,
     /// A uv workspace member to install instead of the root project.
     pub package: Option<Sp<String>>,
     pub installer: Sp<Installer>,

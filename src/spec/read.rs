@@ -583,8 +583,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
             return Err(Diagnostic::new(e.span.clone(), format!("invalid extra name \"{}\": letters, digits, . _ -", e.value)));
         }
     }
-    let project_key = t.t.iter().any(|(k, _)| k.get_ref() == "project");
-    let project = t.bool(cx, "project", pyproject.is_some())?;
+    let project = if t.t.iter().any(|(k, _)| k.get_ref() == "project") { Some(t.bool(cx, "project", false)?) } else { None };
     let package = t.str(cx, "package")?;
     if let Some(p) = &package {
         if p.value.is_empty() || !p.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
@@ -640,9 +639,8 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
             ));
         }
     }
-    if project && pyproject.is_none() {
-        let at = if project_key { span.start..span.start } else { span.clone() };
-        return Err(Diagnostic::new(at, "`python.project = true` needs `python.pyproject` (the project to install)"));
+    if project == Some(true) && pyproject.is_none() {
+        return Err(Diagnostic::new(span.start..span.start, "`python.project = true` needs `python.pyproject` (the project to install)"));
     }
     if pyproject.is_none() && requirements.is_empty() && packages.is_empty() {
         return Err(Diagnostic::new(

@@ -154,7 +154,7 @@ def key(w):
     return (version == "{UV_VERSION}", libc in w, tuple(int(x) for x in version.split(".") if x))
 wheels = sorted((w for w in glob.glob("{WHEELS_MOUNT}/uv-*.whl") if "_" + m in w), key=key, reverse=True)
 if not wheels:
-    sys.exit("strata: no uv wheel for " + m + " in the wheelhouse")
+    sys.exit("strata: the wheelhouse has no uv wheel for " + m + ": add uv=={UV_VERSION} to it, or set [python] installer = \"pip\"")
 os.makedirs("{UV_HOME}/bin", exist_ok=True)
 with zipfile.ZipFile(wheels[0]) as z:
     name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
@@ -280,6 +280,23 @@ pub(super) fn generated_lines(py: &Python, files: &BTreeMap<String, Vec<u8>>) ->
     }
     lines.extend(py.packages.iter().map(|p| p.value.trim().to_string()));
     lines
+}
+
+/// Whether the project itself is installed: `project` when the spec says,
+/// else when it is a package (a uv lock says so for its root or `package`;
+/// otherwise a `[build-system]`, as uv decides).
+pub(super) fn installs_project(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> bool {
+    if let Some(p) = py.project {
+        return p;
+    }
+    let Some(pp) = &py.pyproject else { return false };
+    let text = |f: &str| files.get(f).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+    if let (Some(LockKind::Uv), Some(l)) = (py.lock_kind, &py.lock) {
+        if let Some(lock) = read_uv_lock(&text(&l.value)) {
+            return !lock.needed_locals(py.package.as_ref().map(|p| p.value.as_str())).is_empty();
+        }
+    }
+    read_pyproject(&text(&pp.value)).is_some_and(|p| p.is_package)
 }
 
 /// A pyproject.toml without a lock whose dependencies are `dynamic`: the

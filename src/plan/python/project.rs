@@ -24,6 +24,9 @@ pub struct PyProject {
     pub optional: BTreeMap<String, Vec<String>>,
     /// `[project] readme` when it names a file.
     pub readme: Option<String>,
+    /// A package to build, as uv decides: a `[build-system]` table, unless
+    /// `tool.uv.package = false` or poetry's `package-mode = false`.
+    pub is_package: bool,
 }
 
 fn table<'a>(t: &'a DeTable<'a>, key: &str) -> Option<&'a DeTable<'a>> {
@@ -50,7 +53,13 @@ fn strings(v: Option<&DeValue>) -> Option<Vec<String>> {
 pub fn read_pyproject(text: &str) -> Option<PyProject> {
     let doc = DeTable::parse(text).ok()?;
     let doc = doc.get_ref();
-    let Some(project) = table(doc, "project") else { return Some(PyProject::default()) };
+    let tool = table(doc, "tool");
+    let flag = |tool_name: &str, key: &str| match tool.and_then(|t| table(t, tool_name)).and_then(|t| t.get(key)).map(|v| v.get_ref()) {
+        Some(DeValue::Boolean(b)) => Some(*b),
+        _ => None,
+    };
+    let is_package = flag("uv", "package").unwrap_or(table(doc, "build-system").is_some()) && flag("poetry", "package-mode") != Some(false);
+    let Some(project) = table(doc, "project") else { return Some(PyProject { is_package, ..Default::default() }) };
     let dynamic = strings(project.get("dynamic").map(|v| v.get_ref())).unwrap_or_default();
     let dependencies = if dynamic.iter().any(|d| d == "dependencies") {
         None
@@ -69,7 +78,7 @@ pub fn read_pyproject(text: &str) -> Option<PyProject> {
         _ => None,
     };
     let name = project.get("name").and_then(|n| string(n.get_ref()));
-    Some(PyProject { name, dependencies, optional, readme })
+    Some(PyProject { name, dependencies, optional, readme, is_package })
 }
 
 impl PyProject {
@@ -202,6 +211,11 @@ mod tests {
         assert_eq!(dynamic.requirement_lines(&[]), None);
         assert_eq!(read_pyproject("[tool.poetry]\nname = \"x\"\n").unwrap().dependencies, None);
         assert_eq!(read_pyproject("not toml ["), None);
+        assert!(!p.is_package, "no [build-system]");
+        assert!(read_pyproject("[project]\nname = \"x\"\n[build-system]\nrequires = []\n").unwrap().is_package);
+        assert!(!read_pyproject("[build-system]\nrequires = []\n[tool.uv]\npackage = false\n").unwrap().is_package);
+        assert!(!read_pyproject("[build-system]\nrequires = []\n[tool.poetry]\npackage-mode = false\n").unwrap().is_package);
+        assert!(read_pyproject("[project]\nname = \"x\"\n[tool.uv]\npackage = true\n").unwrap().is_package);
     }
 
     #[test]

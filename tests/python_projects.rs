@@ -1,0 +1,141 @@
+//! Python projects as people write them, built through real BuildKit:
+//! uv projects that are packages, a uv workspace with a path dependency,
+//! poetry, hash-pinned requirement files, a pyproject.toml without a lock,
+//! inline packages. The fixtures under tests/fixtures/projects are ours,
+//! shaped after public projects; their dependencies come from PyPI.
+
+mod common;
+
+use common::*;
+
+const PY: &str = "BASE=strata-test/python:3.11";
+
+fn project(fixture: &str, spec: &str) -> Project {
+    let p = Project::from_dir(&format!("tests/fixtures/projects/{fixture}"));
+    p.write("strata.toml", &format!("# syntax=strata:dev\nversion = 1\n[args]\nBASE = \"python:3.11-slim\"\n{spec}"));
+    p
+}
+
+/// Nothing of strata's stays in the image: no mount point, no cache.
+fn assert_no_residue(p: &Project) {
+    let left = p.run("sh", &["-c", "ls -A /tmp /root/.cache 2>/dev/null; ls -d /opt/strata* 2>/dev/null; true"]);
+    assert_eq!(left, "", "strata left files in the image");
+}
+
+/// A uv project that is a package (hatchling, src layout, a console
+/// script, a readme): the dependencies come from the lock, the project is
+/// built as a wheel and installed non-editable in a layer of its own, so a
+/// code edit re-runs only that.
+#[test]
+fn uv_project_is_installed_as_a_package() {
+    if !engine() {
+        return;
+    }
+    let p = project(
+        "uv-package",
+        "[image]\nbase = \"${BASE}\"\ncmd = [\"greet\"]\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\n[app]\ncopy = [\".\"]\n",
+    );
+    p.build(&["--build-arg", PY]).assert_ok();
+    let out = p.run("greet", &[]);
+    assert!(out.contains("greeter") && out.contains("1.2.0"), "{out}");
+    assert_eq!(p.run("python", &["-c", "import importlib.metadata as m; print(m.version('greeter'))"]), "1.2.0");
+    // non-editable: the package lives in the venv, not in the app copy
+    let at = p.run("python", &["-c", "import greeter; print(greeter.__file__)"]);
+    assert!(at.starts_with("/opt/venv/lib/python3.11/site-packages/greeter/"), "{at}");
+    // the dev group is not installed
+    assert_eq!(p.run("python", &["-c", "import importlib.util as u; print(u.find_spec('six') is None)"]), "True");
+    assert_no_residue(&p);
+
+    p.write("src/greeter/cli.py", &std::fs::read_to_string(p.dir.join("src/greeter/cli.py")).unwrap().replace("plain", "simple"));
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    assert!(b.cached("python: uv sync uv.lock"), "a code edit re-ran the dependency install:\n{}", b.log);
+    assert!(!b.cached("python: install the project"), "the project layer must be rebuilt:\n{}", b.log);
+    assert!(p.run("greet", &[]).contains("-------"), "the edit is in the image");
+}
+
+/// A virtual workspace root whose service is the member `api`, which
+/// needs the member `core` and `units`, a path dependency outside the
+/// members: `package = "api"` installs exactly those three, built from
+/// the context.
+#[test]
+fn uv_workspace_member_with_a_path_dependency() {
+    if !engine() {
+        return;
+    }
+    let p = project(
+        "uv-workspace",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\npackage = \"api\"\n[app]\ncopy = [\".\"]\n",
+    );
+    p.build(&["--build-arg", PY]).assert_ok();
+    let out = p.run("api-report", &[]);
+    for want in ["api", "0.3.0", "core", "0.1.0", "units", "2.0.0", "answer 42 2 m"] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+    // non-editable: nothing points back into the build's mounts
+    assert_eq!(p.run("sh", &["-c", "grep -rl strata-src /opt/venv/lib/python3.11/site-packages | wc -l"]), "0");
+    assert_no_residue(&p);
+}
+
+/// poetry.lock: exported to pinned, hashed requirements in the builder
+/// (pinned poetry), installed, then the project itself as a package; the
+/// `compat` extra is in, the dev group is not.
+#[test]
+fn poetry_lock_is_exported_and_installed() {
+    if !engine() {
+        return;
+    }
+    let p = project(
+        "poetry-app",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"poetry.lock\"\nextras = [\"compat\"]\n[app]\ncopy = [\".\"]\n",
+    );
+    p.build(&["--build-arg", PY]).assert_ok();
+    let out = p.run("poetry-app", &[]);
+    assert!(out.contains("poetry-app") && out.contains("0.4.0") && out.contains("six 1.16.0"), "{out}");
+    assert_eq!(p.run("python", &["-c", "import importlib.util as u; print(u.find_spec('pytest') is None)"]), "True");
+    assert_no_residue(&p);
+}
+
+/// `poetry export` / `pip-compile --generate-hashes` output: requirements
+/// continued onto `--hash` lines, with environment markers. With layer
+/// groups (cryptography is in the `native` group) each group file keeps
+/// its hashes and markers; uv and pip both install it. The layered
+/// install leaves no mount point in the image.
+#[test]
+fn hash_pinned_requirements_with_layers_install_with_uv_and_pip() {
+    if !engine() {
+        return;
+    }
+    for installer in ["uv", "pip"] {
+        let p = project(
+            "hashed-reqs",
+            &format!("[image]\nbase = \"${{BASE}}\"\n[python]\ninstaller = \"{installer}\"\nrequirements = [\"requirements.txt\"]\n"),
+        );
+        let b = p.build(&["--build-arg", PY]).assert_ok();
+        assert!(b.log.contains("python: layer native"), "cryptography gets a layer of its own:\n{}", b.log);
+        let out = p.run("python", &["-c", "import cryptography, cffi, six; print(cryptography.__version__, six.__version__)"]);
+        assert_eq!(out, "43.0.3 1.16.0", "{installer}");
+        assert_no_residue(&p);
+    }
+}
+
+/// A pyproject.toml without a lock (setuptools): its dependencies (with
+/// markers, and the `server` extra) install before the project, which is
+/// a wheel of its own; `packages` adds an inline specifier.
+#[test]
+fn pyproject_without_a_lock_with_an_extra_and_inline_packages() {
+    if !engine() {
+        return;
+    }
+    let p = project(
+        "pyproject-nolock",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nextras = [\"server\"]\npackages = [\"certifi==2024.8.30\"]\n[app]\ncopy = [\".\"]\n",
+    );
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    assert!(b.log.contains("python: uv install the dependencies of pyproject.toml"), "{}", b.log);
+    assert_eq!(p.run("nolock", &[]), "nolock 0.9.1 tabulate six idna certifi");
+    // a code edit leaves the dependency install alone
+    p.write("nolock/extra.py", "X = 1\n");
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    assert!(b.cached("python: uv install the dependencies"), "{}", b.log);
+    assert!(!b.cached("python: install the project"), "{}", b.log);
+}
