@@ -642,7 +642,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:6598f2a87331a0b16912f220b2fd59cc9fb4bf3b938a4c6c86ccb09acdac403e";
+    const GOLDEN: &str = "sha256:aef71a7481339b0c22f9b23d94e121cf90af0b6d1152dea854d5e86629248160";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {
