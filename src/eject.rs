@@ -153,9 +153,10 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                                 flags.push(format!("--mount=type=bind{from},source={rel},target={}/{rel}", target.trim_end_matches('/')));
                             }
                         }
-                        Mount::Source { target, from } => {
+                        Mount::Source { target, from, writable } => {
                             let from = source_flag(plan, from).map(|f| format!(",from={f}")).unwrap_or_default();
-                            flags.push(format!("--mount=type=bind{from},target={target}"));
+                            let rw = if *writable { ",rw" } else { "" };
+                            flags.push(format!("--mount=type=bind{from},target={target}{rw}"));
                         }
                         Mount::Generated { target, files } => {
                             *gen += 1;

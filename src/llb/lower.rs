@@ -434,10 +434,12 @@ impl Lowering<'_> {
                             inputs.push(input(&files));
                             pb_mounts.push(bind_ro(inputs.len() - 1, target));
                         }
-                        Mount::Source { target, from } => {
+                        Mount::Source { target, from, writable } => {
                             let src = self.source(from);
                             inputs.push(input(&src));
-                            pb_mounts.push(bind_ro(inputs.len() - 1, target));
+                            let mut m = bind_ro(inputs.len() - 1, target);
+                            m.readonly = !writable;
+                            pb_mounts.push(m);
                         }
                         Mount::Generated { target, files } => {
                             let dir = self.generated(files);

@@ -220,10 +220,13 @@ pub enum Mount {
         from: FileSource,
         paths: Vec<String>,
     },
-    /// Read-only mount of a whole source (a named wheel context, say).
+    /// Mount of a whole source (a named wheel context, say): read-only, or
+    /// `writable` with the writes thrown away after the command (a build
+    /// backend writing egg-info into the project's sources).
     Source {
         target: String,
         from: FileSource,
+        writable: bool,
     },
     /// Read-only mount of files strata writes (a layer group's pins).
     Generated {

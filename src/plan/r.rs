@@ -22,7 +22,7 @@ pub(super) fn install(r: &RLang, image: &str) -> Op {
         match repo.value.strip_prefix("context:") {
             Some(name) => {
                 let target = format!("{R_REPOS_MOUNT}/{name}");
-                mounts.push(Mount::Source { target: target.clone(), from: FileSource::Named(name.to_string()) });
+                mounts.push(Mount::Source { target: target.clone(), from: FileSource::Named(name.to_string()), writable: false });
                 urls.push(format!("file://{target}"));
             }
             None => urls.push(repo.value.clone()),

@@ -37,7 +37,9 @@ fn mount_text(m: &Mount) -> String {
     match m {
         Mount::Cache { target, id, sharing, .. } => format!("cache {target} (id={id}, {sharing:?})"),
         Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
-        Mount::Source { target, from } => format!("source {target} <- {from:?}"),
+        Mount::Source { target, from, writable } => {
+            format!("source {target} <- {from:?}{}", if *writable { " (writable, discarded)" } else { "" })
+        }
         Mount::Secret { id } => format!("secret /run/secrets/{id}"),
         Mount::Generated { target, files } => {
             format!(

@@ -78,7 +78,7 @@ pub(super) fn source_flags(py: &Python, mounts: &mut Vec<Mount>, pip: bool) -> V
 
 /// The wheelhouse (a named build context) at `WHEELS_MOUNT`, read-only.
 pub(super) fn wheels_mount(context: &str) -> Mount {
-    Mount::Source { target: WHEELS_MOUNT.into(), from: FileSource::Named(context.to_string()) }
+    Mount::Source { target: WHEELS_MOUNT.into(), from: FileSource::Named(context.to_string()), writable: false }
 }
 
 /// `host[:port]` of an `http://` URL (userinfo dropped), else None.
@@ -536,7 +536,7 @@ pub(super) fn install(
 /// with a uv.lock, the local packages it needs (members, path
 /// dependencies). Their dependencies are installed already.
 pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
-    let mut mounts = vec![Mount::Source { target: SRC_MOUNT.into(), from: FileSource::App }];
+    let mut mounts = vec![Mount::Source { target: SRC_MOUNT.into(), from: FileSource::App, writable: true }];
     let pip = py.installer.value == Installer::Pip;
     let flags = source_flags(py, &mut mounts, pip);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
