@@ -142,6 +142,7 @@ impl SpecArgs {
             build_args: self.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
             target: target.to_string(),
             merge,
+            check_context: true,
         }
     }
 }

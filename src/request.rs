@@ -29,6 +29,9 @@ pub struct Request {
     pub target: String,
     /// The engine has MergeOp/DiffOp.
     pub merge: bool,
+    /// Check that every declared context path is there and not ignored
+    /// (`strata check`, `strata plan`).
+    pub check_context: bool,
 }
 
 /// Why a request cannot be planned.
@@ -97,6 +100,48 @@ pub fn missing_file(file: &str, source: &str, wanted: &[&Sp<String>], present: i
             Diagnostic::new(w.span.clone(), format!("`{}` is not in the build context (missing, or left out by .dockerignore)", w.value)),
         )),
     }
+}
+
+/// Every context path the spec declares (dependency files, app copies,
+/// step and test inputs) that a build of `dir` would not see: missing, or
+/// left out by `.dockerignore` (the app copies also by `[app] exclude`).
+/// BuildKit would stop at the first with `"/path": not found` and no spec
+/// location; this says where and why.
+pub fn check_context(file: &str, source: &str, spec: &Spec, dockerignore: &[String], dir: &Path) -> Result<(), SpecError> {
+    let ctx = crate::context::Ignore::new(dockerignore);
+    let mut app_patterns = dockerignore.to_vec();
+    app_patterns.extend(spec.app.exclude.iter().map(|e| e.value.clone()));
+    let app = crate::context::Ignore::new(&app_patterns);
+    let mut wanted: Vec<(&Sp<String>, bool)> = Vec::new();
+    if let Some(py) = &spec.python {
+        wanted.extend(py.requirements.iter().chain(&py.pyproject).chain(&py.lock).map(|p| (p, false)));
+    }
+    wanted.extend(spec.app.copy.iter().map(|c| (c, true)));
+    for s in &spec.steps {
+        wanted.extend(s.inputs.iter().map(|i| (i, false)));
+    }
+    if let Some(t) = &spec.test {
+        wanted.extend(t.requirements.iter().chain(&t.inputs).map(|i| (i, false)));
+    }
+    for (p, is_app) in wanted {
+        let path = p.value.trim_end_matches('/');
+        if path == "." || path.is_empty() || path.contains(['*', '?', '[']) {
+            continue;
+        }
+        let why = if !dir.join(path).exists() {
+            Some(format!("`{}` is not in the build context ({} has no such path)", p.value, dir.display()))
+        } else if let Some(pat) = ctx.excluded_by(path, dockerignore) {
+            Some(format!("`{}` is left out by .dockerignore (pattern `{pat}`): the build cannot see it", p.value))
+        } else if is_app && app.excluded(path) {
+            Some(format!("`{}` is left out by `[app] exclude`: the copy would be empty", p.value))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(SpecError::new(file, source, Diagnostic::new(p.span.clone(), why)));
+        }
+    }
+    Ok(())
 }
 
 /// The plan of a loaded spec.
@@ -191,6 +236,9 @@ pub fn resolve_source(req: &Request, source: String) -> Result<Resolved, Request
         }
     }
     missing_file(&req.file, &source, &wanted, |p| files.contains_key(p)).map_err(RequestError::Spec)?;
+    if req.check_context {
+        check_context(&req.file, &source, &spec, &ignore, &dir).map_err(RequestError::Spec)?;
+    }
     let plan = plan(&spec, &ignore, files.clone(), req.merge);
     let stage = stage(&plan, &spec, &stage_name, &req.target)?;
     Ok(Resolved { file: req.file.clone(), source, spec, dockerignore: ignore, plan, stage, dir, files })

@@ -130,3 +130,39 @@ fn plan_prints_the_layer_tree() {
     assert_eq!(step["ops"][0]["key"], serde_json::json!(["context:/scripts/fetch_models.py"]));
     assert!(strata(&["plan", "--format", "yaml"], &example("ml-service")).status.code() == Some(2));
 }
+
+/// A copy or input the context does not hold (missing, or left out by
+/// .dockerignore) is an error at its spec line from `strata check` and
+/// `strata plan`, where BuildKit would say only `"/path": not found`.
+#[test]
+fn check_and_plan_report_paths_the_context_does_not_hold() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-context-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("web-types.json"), "{}").unwrap();
+    std::fs::write(dir.join(".dockerignore"), "*.json\n").unwrap();
+    let spec = "version = 1\n[image]\nbase = \"busybox:1.36\"\n[app]\ncopy = [\"src/\", \"web-types.json\"]\n";
+    std::fs::write(dir.join("strata.toml"), spec).unwrap();
+    for cmd in ["check", "plan"] {
+        let out = strata(&[cmd], &dir);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "error: strata.toml:5:17: `web-types.json` is left out by .dockerignore (pattern `*.json`): the build cannot see it",
+            "{cmd}"
+        );
+    }
+    std::fs::write(dir.join("strata.toml"), spec.replace("web-types.json", "missing.yaml")).unwrap();
+    let out = strata(&["check"], &dir);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("strata.toml:5:17: `missing.yaml` is not in the build context"), "{out:?}");
+    // steps' inputs too; a positional context points elsewhere
+    let other = dir.join("ctx");
+    std::fs::create_dir_all(other.join("web")).unwrap();
+    std::fs::write(
+        dir.join("strata.toml"),
+        "version = 1\n[image]\nbase = \"busybox:1.36\"\n[[step]]\nname = \"a\"\nrun = \"true\"\ninputs = [\"web/\"]\n",
+    )
+    .unwrap();
+    assert_eq!(strata(&["plan"], &dir).status.code(), Some(1));
+    assert_eq!(strata(&["plan", "-f", "strata.toml", "ctx"], &dir).status.code(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
