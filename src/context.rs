@@ -139,21 +139,18 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
                     continue;
                 }
                 b'[' => {
-                    if let Some((ok, next)) = class(&p[pi..], s[si]) {
-                        if ok {
-                            pi += next;
-                            si += 1;
-                            continue;
-                        }
-                    }
-                }
-                b'\\' if pi + 1 < p.len() => {
-                    if p[pi + 1] == s[si] {
-                        pi += 2;
+                    if let Some((true, next)) = class(&p[pi..], s[si]) {
+                        pi += next;
                         si += 1;
                         continue;
                     }
                 }
+                b'\\' if pi + 1 < p.len() && p[pi + 1] == s[si] => {
+                    pi += 2;
+                    si += 1;
+                    continue;
+                }
+                b'\\' if pi + 1 < p.len() => {}
                 c if c == s[si] => {
                     pi += 1;
                     si += 1;
