@@ -310,6 +310,12 @@ fn init(dir: &std::path::Path, force: bool) -> i32 {
     match std::fs::write(&target, crate::init::render(&found)) {
         Ok(()) => {
             println!("wrote {}", target.display());
+            for (key, why) in &found.why {
+                println!("  {key}: {why}");
+            }
+            for n in &found.notes {
+                println!("  note: {n}");
+            }
             0
         }
         Err(e) => {

@@ -13,7 +13,6 @@ pub mod eject;
 pub mod frontend;
 pub mod image;
 pub mod init;
-pub mod init_dockerfile;
 pub mod lint;
 pub mod llb;
 pub mod plan;

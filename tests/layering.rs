@@ -13,7 +13,6 @@ const LAYERS: &[(&str, u32)] = &[
     ("context", 0),
     ("platform", 0),
     ("reference", 0),
-    ("init_dockerfile", 0),
     // the format
     ("spec", 1),
     // what to build, from the spec alone

@@ -20,8 +20,9 @@
 
 mod caches;
 mod paths;
+pub use paths::join_rel as join_path;
 mod planner;
-mod python;
+pub mod python;
 mod r;
 pub mod render;
 mod shell;

@@ -45,7 +45,7 @@ pub(super) fn copy_paths(entry: &str, dest_root: &str) -> (String, String) {
 
 /// `dir/rel` with `.` and `..` resolved, or None when it leaves the
 /// context (a path dependency outside it).
-pub(super) fn join_rel(dir: &str, rel: &str) -> Option<String> {
+pub fn join_rel(dir: &str, rel: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for seg in dir.split('/').chain(rel.split('/')) {
         match seg {

@@ -59,7 +59,8 @@ pub fn read_pyproject(text: &str) -> Option<PyProject> {
         _ => None,
     };
     let is_package = flag("uv", "package").unwrap_or(table(doc, "build-system").is_some()) && flag("poetry", "package-mode") != Some(false);
-    let Some(project) = table(doc, "project") else { return Some(PyProject { is_package, ..Default::default() }) };
+    let poetry_name = tool.and_then(|t| table(t, "poetry")).and_then(|p| p.get("name")).and_then(|n| string(n.get_ref()));
+    let Some(project) = table(doc, "project") else { return Some(PyProject { is_package, name: poetry_name, ..Default::default() }) };
     let dynamic = strings(project.get("dynamic").map(|v| v.get_ref())).unwrap_or_default();
     let dependencies = if dynamic.iter().any(|d| d == "dependencies") {
         None
@@ -77,7 +78,7 @@ pub fn read_pyproject(text: &str) -> Option<PyProject> {
         Some(DeValue::Table(t)) => t.get("file").and_then(|f| string(f.get_ref())),
         _ => None,
     };
-    let name = project.get("name").and_then(|n| string(n.get_ref()));
+    let name = project.get("name").and_then(|n| string(n.get_ref())).or(poetry_name);
     Some(PyProject { name, dependencies, optional, readme, is_package })
 }
 

@@ -1,0 +1,428 @@
+//! Build-time work: a Node asset build the Dockerfile does in a stage of
+//! its own (its inputs are that stage's COPY sources, its outputs what the
+//! service stage copies out of it), Django's collectstatic and compress,
+//! message catalogs; plus the test target and the R/GPU hints.
+
+use super::dockerfile::Stage;
+use super::source::Facts;
+use super::{Draft, StepDraft, TestDraft};
+
+pub fn detect(f: &Facts, d: &mut Draft) {
+    placed(f, d);
+    node(f, d);
+    django_static(f, d);
+    catalogs(f, d);
+    tests(f, d);
+    d.r = f.top.iter().any(|(n, dir)| !dir && (n.ends_with(".R") || n.ends_with(".r"))) || f.has("DESCRIPTION") || f.has("renv.lock");
+    let reqs = f.read("requirements.txt").unwrap_or_default().to_lowercase();
+    d.gpu = ["torch", "tensorflow", "jax"].iter().any(|g| reqs.lines().any(|l| l.trim_start().starts_with(g)));
+    leftovers(f, d);
+}
+
+/// What init did not carry over from the Dockerfile, said in notes: files
+/// copied from other images, RUN lines that are not installs or the build
+/// work above, and a start script that waits for a database.
+fn leftovers(f: &Facts, d: &mut Draft) {
+    let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
+    let s = &df.stages[i];
+    let stages: Vec<String> =
+        df.stages.iter().enumerate().flat_map(|(j, st)| [j.to_string(), st.name.clone().unwrap_or_default()]).collect();
+    for c in &s.copies {
+        if let Some(from) = &c.from {
+            if !stages.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(from)) {
+                d.note(format!("{name} copies {} from the image {from}; the spec leaves that out", c.sources.join(" ")));
+            }
+        }
+    }
+    let known = [
+        "apt-get",
+        "apt ",
+        "apk ",
+        "pip ",
+        "pip3 ",
+        "uv ",
+        "poetry ",
+        "pdm ",
+        "useradd",
+        "groupadd",
+        "adduser",
+        "usermod",
+        "chmod",
+        "chown",
+        "mkdir",
+        "collectstatic",
+        "compile",
+        "rm -",
+        "ln -s",
+        "seq ",
+        "yarn ",
+        "npm ",
+    ];
+    for r in &s.runs {
+        let c = r.command.trim();
+        if known.iter().any(|k| c.contains(k)) || c.starts_with('.') {
+            continue;
+        }
+        let short: String = c.chars().take(80).collect();
+        d.note(format!("{name}:{}: `RUN {short}` is not carried over; add a [[step]] if the image needs it", r.line));
+    }
+    let script = d.entrypoint.iter().chain(&d.cmd).flatten().find(|w| w.ends_with(".sh")).cloned();
+    if let Some(sc) = script {
+        let rel = sc.strip_prefix(&format!("{}/", d.workdir.trim_end_matches('/'))).unwrap_or(&sc).trim_start_matches("./").to_string();
+        let text = f.read(&rel).unwrap_or_default();
+        if ["until psql", "pg_isready", "wait-for", "while ! nc", "</dev/tcp/"].iter().any(|w| text.contains(w)) {
+            d.note(format!("{sc} waits for a database before it starts the server"));
+        }
+    }
+}
+
+/// Files the Dockerfile copies somewhere else than their context path
+/// under the app (`COPY docker/entry.sh /app/run.sh`): strata's app copies
+/// keep context paths, so a step puts them where the image expects them
+/// (with the Dockerfile's `chmod +x`).
+fn placed(f: &Facts, d: &mut Draft) {
+    let Some(s) = f.stage() else { return };
+    let root = d.dest.clone().unwrap_or_else(|| d.workdir.clone());
+    let root = root.trim_end_matches('/');
+    let deps = |p: &str| p.contains("requirements") || p.ends_with("pyproject.toml") || p.ends_with(".lock") || p.contains("package");
+    let runs: Vec<String> = f.runs().iter().map(|r| r.command.clone()).collect();
+    let mut cmds = Vec::new();
+    let mut inputs = Vec::new();
+    let mut outputs = Vec::new();
+    for c in s.copies.iter().filter(|c| c.from.is_none() && c.sources.iter().all(|x| !x.contains("://"))) {
+        for src in &c.sources {
+            let src = src.trim_start_matches("./").trim_end_matches('/');
+            if src.is_empty() || src == "." || src.contains(['*', '$']) || deps(src) || f.dir.join(src).is_dir() || !f.has(src) {
+                continue;
+            }
+            let name = src.rsplit('/').next().unwrap_or(src);
+            let dest = if c.dest.ends_with('/')
+                || c.sources.len() > 1
+                || d.venv.as_deref().is_some_and(|v| c.dest.starts_with(v)) && !c.dest.ends_with(name)
+            {
+                format!("{}/{name}", c.dest.trim_end_matches('/'))
+            } else {
+                c.dest.clone()
+            };
+            let natural = format!("{root}/{src}");
+            let under_app = dest.starts_with(&format!("{root}/")) || d.venv.as_deref().is_some_and(|v| dest.starts_with(&format!("{v}/")));
+            if dest == natural || !under_app {
+                continue;
+            }
+            let dir = dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
+            let mut cmd = format!("mkdir -p {dir} && cp {src} {dest}");
+            let file = dest.rsplit('/').next().unwrap_or(&dest);
+            if runs
+                .iter()
+                .any(|r| r.contains("chmod") && r.contains("+x") && (r.contains(dest.as_str()) || r.contains(&format!("/{file}"))))
+            {
+                cmd.push_str(&format!(" && chmod +x {dest}"));
+            }
+            cmds.push(cmd);
+            inputs.push(src.to_string());
+            outputs.push(dest);
+        }
+    }
+    if cmds.is_empty() {
+        return;
+    }
+    d.steps.push(StepDraft {
+        name: "place".into(),
+        run: cmds.join(" && "),
+        inputs,
+        outputs,
+        caches: vec![],
+        env: vec![],
+        after: vec![],
+        why: format!("{}: files it copies to other places than their context path", f.dockerfile_name()),
+    });
+}
+
+/// The image's env that a build step should see too (settings modules).
+fn step_env(d: &Draft) -> Vec<(String, String)> {
+    d.env.iter().filter(|(k, _)| k != "PYTHONUNBUFFERED").cloned().collect()
+}
+
+/// A `FROM node` stage whose output the service copies: its RUNs become a
+/// build step (Node from Debian in the builder).
+fn node(f: &Facts, d: &mut Draft) {
+    let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
+    let service = &df.stages[i];
+    for (ni, ns) in df.stages.iter().enumerate() {
+        if !ns.base.starts_with("node") && !ns.base.contains("/node:") && !ns.base.starts_with("oven/bun") {
+            continue;
+        }
+        let stage_names: Vec<String> = vec![ni.to_string(), ns.name.clone().unwrap_or_default()];
+        let outs: Vec<&super::dockerfile::Copy> = service
+            .copies
+            .iter()
+            .filter(|c| c.from.as_ref().is_some_and(|fr| stage_names.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(fr))))
+            .collect();
+        if outs.is_empty() {
+            continue;
+        }
+        let nwd = ns.workdir.clone().unwrap_or_else(|| "/".into());
+        // The Node project's root in the context: a directory whose
+        // contents the stage copies into its WORKDIR.
+        let root = ns
+            .copies
+            .iter()
+            .filter(|c| c.from.is_none() && c.dest.trim_end_matches('/') == nwd.trim_end_matches('/'))
+            .flat_map(|c| c.sources.iter())
+            .map(|s| s.trim_start_matches("./").trim_end_matches('/'))
+            .find(|s| !s.is_empty() && *s != "." && f.dir.join(s).is_dir())
+            .map(String::from);
+        let inputs: Vec<String> = ns
+            .copies
+            .iter()
+            .filter(|c| c.from.is_none())
+            .flat_map(|c| c.sources.iter())
+            .map(|s| s.trim_start_matches("./").to_string())
+            .map(|s| if s.is_empty() || s == "." { ".".to_string() } else { s })
+            .filter(|s| s == "." || f.has(s.trim_end_matches('/')))
+            .collect();
+        let mut outputs = Vec::new();
+        for c in &outs {
+            for src in &c.sources {
+                let rel = src.strip_prefix(&format!("{}/", nwd.trim_end_matches('/'))).unwrap_or(src.trim_start_matches('/'));
+                let out = match &root {
+                    Some(r) => format!("{r}/{rel}"),
+                    None => rel.to_string(),
+                };
+                // The app reads it where the Dockerfile put it: point an ENV
+                // that names that place at where the step's output lands.
+                let dest = c.dest.trim_end_matches('/');
+                let lands = format!("{}/{out}", d.workdir.trim_end_matches('/'));
+                for (_, v) in d.env.iter_mut() {
+                    if v.trim_end_matches('/') == dest && dest != lands {
+                        *v = lands.clone();
+                    }
+                }
+                outputs.push(out);
+            }
+        }
+        let mut cmds: Vec<String> = ns.runs.iter().map(|r| r.command.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        if cmds.iter().any(|c| c.contains("yarn")) {
+            cmds.insert(0, "command -v yarn >/dev/null || npm install -g --silent yarn@1".into());
+        }
+        let mut run = cmds.iter().map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join(" && ");
+        if let Some(r) = &root {
+            run = format!("cd {r} && {run}");
+        }
+        // Debian 12's Node is 18: webpack 4 builds made for Node <= 16 need
+        // OpenSSL's legacy provider.
+        let old_node = ["node:10", "node:12", "node:14", "node:16"].iter().any(|n| ns.base.starts_with(n));
+        let env = if old_node { vec![("NODE_OPTIONS".to_string(), "--openssl-legacy-provider".to_string())] } else { vec![] };
+        Draft::add_packages(&mut d.build_packages, &["nodejs", "npm"]);
+        d.steps.push(StepDraft {
+            name: "assets".into(),
+            run,
+            inputs,
+            outputs,
+            caches: vec!["npm".into()],
+            env,
+            after: vec![],
+            why: format!("{name}: stage {} (FROM {}) builds assets the image copies", ns.name.as_deref().unwrap_or("?"), ns.base),
+        });
+        d.note(format!("the Node build runs with Debian's nodejs/npm in the builder; {name} used {}", ns.base));
+        return;
+    }
+}
+
+/// Django's `collectstatic` (and django-compressor's offline `compress`)
+/// at build time, into STATIC_ROOT, when the Dockerfile runs it or the
+/// settings declare a STATIC_ROOT.
+fn django_static(f: &Facts, d: &mut Draft) {
+    if !f.has("manage.py") {
+        return;
+    }
+    let runs: Vec<String> = f.runs().iter().map(|r| r.command.clone()).collect();
+    // The Dockerfile's whole RUN (it may prepare: `mkdir data && ...`).
+    let from_docker: Vec<String> =
+        runs.iter().filter(|r| r.contains("collectstatic")).map(|c| c.trim().replace("./manage.py", "python manage.py")).collect();
+    let Some((root, settings_file)) = static_root(f) else {
+        if !from_docker.is_empty() {
+            d.note("the Dockerfile runs collectstatic but init could not find STATIC_ROOT: add a build step with its outputs");
+        }
+        return;
+    };
+    let mut run = if from_docker.is_empty() { "python manage.py collectstatic --noinput".to_string() } else { from_docker.join(" && ") };
+    if !run.contains("--noinput") && !run.contains("--no-input") {
+        run = run.replace("collectstatic", "collectstatic --noinput");
+    }
+    let mut env = step_env(d);
+    if !run.contains("SECRET_KEY=") && !env.iter().any(|(k, _)| k.contains("SECRET_KEY")) {
+        env.push(("SECRET_KEY".into(), "collectstatic-only".into()));
+        env.push(("DJANGO_SECRET_KEY".into(), "collectstatic-only".into()));
+    }
+    let after: Vec<String> = d.steps.iter().filter(|s| s.name == "assets").map(|s| s.name.clone()).collect();
+    d.steps.push(StepDraft {
+        name: "static".into(),
+        run,
+        inputs: vec![".".into()],
+        outputs: vec![root.clone()],
+        caches: vec![],
+        env,
+        after,
+        why: format!("Django: collectstatic into STATIC_ROOT ({root}, from {settings_file})"),
+    });
+}
+
+/// STATIC_ROOT relative to the project root, evaluated from the settings
+/// for the usual forms: `BASE_DIR / "x"`, `os.path.join(BASE_DIR, "x")`,
+/// with BASE_DIR from `Path(__file__).resolve().parent.parent` or nested
+/// `os.path.dirname(...)`.
+pub fn static_root(f: &Facts) -> Option<(String, String)> {
+    for (path, text) in &f.py_files {
+        if !text.contains("STATIC_ROOT") {
+            continue;
+        }
+        let dir = path.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            let l = line.trim();
+            if l.starts_with('#') || line.starts_with(char::is_whitespace) {
+                continue;
+            }
+            let Some((name, expr)) = l.split_once('=') else { continue };
+            let name = name.trim();
+            if !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') || name.is_empty() {
+                continue;
+            }
+            if let Some(v) = eval_path(expr.trim(), &dir, &vars) {
+                if name == "STATIC_ROOT" {
+                    return Some((v, path.clone()));
+                }
+                vars.push((name.to_string(), v));
+            }
+        }
+    }
+    None
+}
+
+/// A path expression of a settings file, relative to the context root.
+fn eval_path(expr: &str, dir: &str, vars: &[(String, String)]) -> Option<String> {
+    let e = expr.split(" #").next()?.trim().trim_end_matches(',');
+    let lookup = |n: &str| vars.iter().rev().find(|(k, _)| k == n.trim()).map(|(_, v)| v.clone());
+    let lit = |s: &str| {
+        let s = s.trim();
+        (s.len() >= 2 && (s.starts_with('"') && s.ends_with('"') || s.starts_with('\'') && s.ends_with('\'')))
+            .then(|| s[1..s.len() - 1].to_string())
+    };
+    let up = |d: &str, n: usize| -> Option<String> {
+        let mut parts: Vec<&str> = d.split('/').filter(|p| !p.is_empty()).collect();
+        for _ in 0..n {
+            parts.pop()?;
+        }
+        Some(parts.join("/"))
+    };
+    let join = |a: &str, b: &str| if a.is_empty() { b.to_string() } else { format!("{a}/{b}") };
+    // Path(__file__).resolve().parent.parent / ...
+    if e.contains("__file__") {
+        let n_parent = e.matches(".parent").count();
+        let n_dirname = e.matches("dirname(").count();
+        if n_parent > 0 {
+            // .parent of the file is its dir
+            return up(dir, n_parent - 1);
+        }
+        if n_dirname > 0 {
+            return up(dir, n_dirname - 1);
+        }
+        return None;
+    }
+    if let Some((a, b)) = e.split_once(" / ") {
+        let base = lookup(a).or_else(|| eval_path(a, dir, vars))?;
+        let mut out = base;
+        for part in b.split(" / ") {
+            out = join(&out, &lit(part)?);
+        }
+        return Some(out);
+    }
+    if let Some(args) = e.strip_prefix("os.path.join(").and_then(|r| r.strip_suffix(')')) {
+        let mut parts = args.split(',');
+        let base = parts.next()?;
+        let mut out = lookup(base).or_else(|| eval_path(base, dir, vars))?;
+        for p in parts {
+            out = join(&out, &lit(p)?);
+        }
+        return Some(out);
+    }
+    if let Some(inner) = e.strip_prefix("os.path.dirname(").and_then(|r| r.strip_suffix(')')) {
+        return up(&eval_path(inner, dir, vars)?, 1);
+    }
+    if let Some(inner) = e.strip_prefix("os.path.abspath(").and_then(|r| r.strip_suffix(')')) {
+        return eval_path(inner, dir, vars);
+    }
+    if let Some(inner) = e.strip_prefix("str(").and_then(|r| r.strip_suffix(')')) {
+        return eval_path(inner, dir, vars);
+    }
+    lookup(e)
+}
+
+/// `pybabel compile -d DIR` (or a `flask translate compile` command that
+/// runs it): the compiled catalogs are build output.
+fn catalogs(f: &Facts, d: &mut Draft) {
+    let runs: Vec<String> = f.runs().iter().map(|r| r.command.clone()).collect();
+    let Some(cmd) = runs.iter().find(|r| r.contains("pybabel compile") || r.contains("translate compile")) else { return };
+    let text: String = std::iter::once(cmd.clone()).chain(f.py_files.iter().map(|(_, t)| t.clone())).collect::<Vec<_>>().join("\n");
+    let dir = text
+        .split("pybabel compile -d")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map(|s| s.trim_matches(['"', '\'', ')', '(']).to_string());
+    let Some(dir) = dir.filter(|d| f.dir.join(d).is_dir()) else { return };
+    let run = cmd.split("&&").map(str::trim).find(|c| c.contains("compile")).unwrap_or(cmd).to_string();
+    let mut env = step_env(d);
+    if let Some(s) = f.stage() {
+        add_flask_app(s, &mut env);
+    }
+    d.steps.push(StepDraft {
+        name: "catalogs".into(),
+        run,
+        inputs: vec![".".into()],
+        outputs: vec![dir.clone()],
+        caches: vec![],
+        env,
+        after: vec![],
+        why: format!("{}: compiles the message catalogs in {dir}", f.dockerfile_name()),
+    });
+}
+
+fn add_flask_app(s: &Stage, env: &mut Vec<(String, String)>) {
+    if let Some(v) = s.env_var("FLASK_APP") {
+        if !env.iter().any(|(k, _)| k == "FLASK_APP") {
+            env.push(("FLASK_APP".into(), v.to_string()));
+        }
+    }
+}
+
+fn tests(f: &Facts, d: &mut Draft) {
+    let dev =
+        ["requirements-dev.txt", "requirements/dev.txt", "requirements.dev.txt", "requirements-test.txt"].into_iter().find(|r| f.has(r));
+    let (Some(dev), true) = (dev, f.dir.join("tests").is_dir()) else { return };
+    if !f.read(dev).unwrap_or_default().to_lowercase().contains("pytest") {
+        return;
+    }
+    d.test = Some(TestDraft {
+        requirements: vec![dev.to_string()],
+        inputs: vec!["tests/".into()],
+        run: "python -m pytest -q -p no:cacheprovider tests".into(),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn static_root_forms() {
+        let v = |e: &str| eval_path(e, "proj/settings", &[("BASE_DIR".into(), "".into()), ("PROJECT_DIR".into(), "proj".into())]);
+        assert_eq!(eval_path("Path(__file__).resolve().parent.parent", "hc", &[]), Some("".into()));
+        assert_eq!(eval_path("os.path.dirname(os.path.dirname(os.path.abspath(__file__)))", "proj/settings", &[]), Some("proj".into()));
+        assert_eq!(v("BASE_DIR / \"static-collected\""), Some("static-collected".into()));
+        assert_eq!(v("os.path.join(PROJECT_DIR, \"collect_static\")"), Some("proj/collect_static".into()));
+        assert_eq!(v("os.path.join(BASE_DIR, 'static')"), Some("static".into()));
+        assert_eq!(v("env('STATIC_ROOT')"), None);
+        assert_eq!(v("os.path.dirname(PROJECT_DIR)"), Some("".into()));
+    }
+}

@@ -1,0 +1,153 @@
+//! init on small projects written to a temp dir: each spec must parse, and
+//! the facts init read must show in it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::*;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str, files: &[(&str, &str)]) -> Dir {
+        let d = std::env::temp_dir().join(format!("strata-init-unit-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        for (p, text) in files {
+            let path = d.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        Dir(d)
+    }
+    fn draft(&self) -> (Draft, crate::spec::Spec) {
+        let d = inspect(&self.0).unwrap();
+        let text = render(&d);
+        let spec = crate::spec::load(&text, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        (d, spec)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn strs(v: &[crate::spec::Sp<String>]) -> Vec<&str> {
+    v.iter().map(|s| s.value.as_str()).collect()
+}
+
+/// A Flask app described by its Dockerfile: its entrypoint script, port,
+/// env, the packages it adds on the pip command line.
+#[test]
+fn a_dockerfile_says_how_the_service_starts() {
+    let dir = Dir::new(
+        "flask",
+        &[
+            ("requirements.txt", "flask==3.0.3\npsycopg2-binary==2.9.9\n"),
+            ("microblog.py", "from app import create_app\napp = create_app()\n"),
+            ("app/__init__.py", "from flask import Flask\ndef create_app():\n    return Flask(__name__)\n"),
+            ("boot.sh", "#!/bin/sh\nexec gunicorn -b :5000 microblog:app\n"),
+            (
+                "Dockerfile",
+                "FROM python:3.11-slim\nCOPY requirements.txt requirements.txt\nRUN pip install -r requirements.txt\nRUN pip install gunicorn pymysql\nCOPY app app\nCOPY microblog.py boot.sh ./\nENV FLASK_APP microblog.py\nEXPOSE 5000\nENTRYPOINT [\"./boot.sh\"]\n",
+            ),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    assert_eq!(d.python_version, "3.11");
+    assert_eq!(spec.image.entrypoint, Some(vec!["./boot.sh".to_string()]));
+    assert_eq!(strs(&spec.image.expose), ["5000"]);
+    assert!(spec.image.env.contains(&("FLASK_APP".into(), "microblog.py".into())), "{:?}", spec.image.env);
+    let py = spec.python.unwrap();
+    assert_eq!(strs(&py.requirements), ["requirements.txt"]);
+    assert_eq!(strs(&py.packages), ["gunicorn", "pymysql"]);
+    assert_eq!(strs(&spec.app.copy), ["."]);
+}
+
+/// Django with no Dockerfile: migrate + gunicorn on the WSGI module, a
+/// collectstatic step into STATIC_ROOT, native packages' OS packages.
+#[test]
+fn django_with_native_packages_and_static_files() {
+    let dir = Dir::new(
+        "django",
+        &[
+            ("requirements.txt", "Django==5.2\npsycopg2==2.9.9\nuwsgi==2.0.28\n"),
+            ("manage.py", "import os\nos.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"shop.settings\")\n"),
+            ("shop/settings.py", "from pathlib import Path\nBASE_DIR = Path(__file__).resolve().parent.parent\nSTATIC_ROOT = BASE_DIR / \"static-collected\"\n"),
+            ("shop/wsgi.py", "application = None\n"),
+            (".dockerignore", "*.sqlite3\n"),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    let cmd = spec.image.cmd.unwrap().join(" ");
+    assert!(cmd.contains("manage.py migrate") && cmd.contains("gunicorn shop.wsgi --bind 0.0.0.0:8000"), "{cmd}");
+    assert_eq!(strs(&spec.python.as_ref().unwrap().packages), ["gunicorn"]);
+    for p in ["build-essential", "python3-dev", "libpq-dev", "libpcre2-dev"] {
+        assert!(strs(&spec.system.build_packages).contains(&p), "{p}: {:?}", d.build_packages);
+    }
+    assert!(strs(&spec.system.packages).contains(&"libpq5"));
+    let st = spec.steps.iter().find(|s| s.name.value == "static").expect("collectstatic step");
+    assert_eq!(strs(&st.outputs), ["static-collected"]);
+    assert_eq!(strs(&st.inputs), ["."]);
+}
+
+/// A virtual uv workspace root: the member the Dockerfile installs.
+#[test]
+fn uv_workspace_member_from_the_dockerfile() {
+    let lock = "version = 1\n[[package]]\nname = \"app\"\nversion = \"0.1\"\nsource = { editable = \"backend\" }\n[[package]]\nname = \"tools\"\nversion = \"0.1\"\nsource = { editable = \"tools\" }\n";
+    let dir = Dir::new(
+        "workspace",
+        &[
+            ("pyproject.toml", "[tool.uv.workspace]\nmembers = [\"backend\", \"tools\"]\n"),
+            ("uv.lock", lock),
+            ("backend/pyproject.toml", "[project]\nname = \"app\"\n"),
+            (
+                "backend/Dockerfile",
+                "FROM python:3.12\nWORKDIR /app/\nRUN uv sync --frozen --no-install-workspace --package app\nCOPY ./backend/app /app/backend/app\nWORKDIR /app/backend/\nCMD [\"uv\", \"run\", \"fastapi\", \"run\", \"--workers\", \"4\", \"app/main.py\"]\n",
+            ),
+            ("compose.yml", "services:\n  db:\n    image: postgres:18\n  backend:\n    build:\n      context: .\n      dockerfile: backend/Dockerfile\n"),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    let py = spec.python.unwrap();
+    assert_eq!(py.package.map(|p| p.value), Some("app".into()));
+    assert_eq!(py.lock.map(|l| l.value), Some("uv.lock".into()));
+    assert_eq!(spec.image.cmd, Some(vec!["fastapi".into(), "run".into(), "--workers".into(), "4".into(), "app/main.py".into()]));
+    assert_eq!(d.python_version, "3.12");
+    assert!(d.notes.iter().any(|n| n.contains("postgres")), "{:?}", d.notes);
+}
+
+/// No Dockerfile, a FastAPI app object: uvicorn, added when missing.
+#[test]
+fn fastapi_app_object() {
+    let dir = Dir::new(
+        "fastapi",
+        &[("requirements.txt", "fastapi\n"), ("app/__init__.py", ""), ("app/main.py", "from fastapi import FastAPI\n\napp = FastAPI()\n")],
+    );
+    let (_, spec) = dir.draft();
+    assert_eq!(spec.image.cmd.unwrap().join(" "), "uvicorn app.main:app --host 0.0.0.0 --port 8000");
+    assert_eq!(strs(&spec.python.unwrap().packages), ["uvicorn"]);
+    assert_eq!(strs(&spec.image.expose), ["8000"]);
+}
+
+/// poetry: the lock, extras from the Dockerfile's `poetry install -E`,
+/// the script named after the project as the command.
+#[test]
+fn poetry_project() {
+    let dir = Dir::new(
+        "poetry",
+        &[
+            (
+                "pyproject.toml",
+                "[tool.poetry]\nname = \"shop\"\n[tool.poetry.scripts]\nshop = \"shop:main\"\n[build-system]\nrequires = [\"poetry-core\"]\nbuild-backend = \"poetry.core.masonry.api\"\n",
+            ),
+            ("poetry.lock", "[[package]]\nname = \"six\"\n"),
+            ("shop/__init__.py", "def main(): pass\n"),
+        ],
+    );
+    let (_, spec) = dir.draft();
+    let py = spec.python.unwrap();
+    assert_eq!(py.lock.map(|l| l.value), Some("poetry.lock".into()));
+    assert_eq!(spec.image.cmd, Some(vec!["shop".to_string()]));
+}
