@@ -162,6 +162,13 @@ pub fn main(args: Vec<String>) -> i32 {
         Command::Frontend => crate::frontend::main(),
         Command::Version => {
             println!("strata {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "  uv {} (installer), poetry {} + poetry-plugin-export {}, pdm {} (lock exports)",
+                crate::plan::UV_VERSION,
+                crate::plan::POETRY_VERSION,
+                crate::plan::POETRY_EXPORT_VERSION,
+                crate::plan::PDM_VERSION
+            );
             0
         }
         Command::Completions { shell } => {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::diag::{Diagnostic, SpecError};
+use crate::diag::{Diagnostic, Span, SpecError};
 use crate::plan::{self, Plan, PlanEnv};
 use crate::spec::{self, Sp, Spec};
 
@@ -78,15 +78,50 @@ pub fn dockerignore(own: Option<&[u8]>, context: Option<&[u8]>) -> Vec<String> {
 /// uv.lock (its local packages are built, not installed from an index).
 pub fn plan_files(spec: &Spec) -> Vec<&Sp<String>> {
     let Some(py) = &spec.python else { return vec![] };
-    let mut out = Vec::new();
-    if !matches!(&py.layers, Some(l) if l.is_empty()) {
-        out.extend(py.requirements.iter());
-    }
+    let mut out: Vec<&Sp<String>> = py.requirements.iter().collect();
     out.extend(py.pyproject.iter());
     if py.lock_kind == Some(crate::spec::LockKind::Uv) {
         out.extend(py.lock.iter());
     }
     out
+}
+
+/// Files the requirement files read so far include (`-r base.txt`) that
+/// are not read yet, each with the spec entry it comes from; read them and
+/// ask again (they may include more). An include leaving the context is an
+/// error at that entry.
+pub fn included_files(file: &str, source: &str, spec: &Spec, files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<(String, Span)>, SpecError> {
+    let Some(py) = &spec.python else { return Ok(vec![]) };
+    let mut out: Vec<(String, Span)> = Vec::new();
+    for r in &py.requirements {
+        // every file reachable from this entry through the files read
+        let mut todo = vec![r.value.clone()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(f) = todo.pop() {
+            if !seen.insert(f.clone()) || seen.len() > 256 {
+                continue;
+            }
+            let Some(text) = files.get(&f) else { continue };
+            for inc in crate::plan::python::requirements::includes(&f, &String::from_utf8_lossy(text)) {
+                let Some(inc) = inc else {
+                    return Err(SpecError::new(
+                        file,
+                        source,
+                        Diagnostic::new(
+                            r.span.clone(),
+                            format!("`{f}` includes a file outside the build context (an absolute or `..` path)"),
+                        ),
+                    ));
+                };
+                if files.contains_key(&inc) {
+                    todo.push(inc);
+                } else if !out.iter().any(|(p, _)| *p == inc) {
+                    out.push((inc, r.span.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The located error for the first of `wanted` that `present` lacks: it
@@ -142,6 +177,15 @@ pub fn check_context(file: &str, source: &str, spec: &Spec, dockerignore: &[Stri
         }
     }
     Ok(())
+}
+
+/// The error for an included requirements file the context lacks.
+pub fn included_missing(file: &str, source: &str, path: &str, span: Span) -> SpecError {
+    SpecError::new(
+        file,
+        source,
+        Diagnostic::new(span, format!("`{path}`, included by this requirements file, is not in the build context")),
+    )
 }
 
 /// The plan of a loaded spec.
@@ -236,6 +280,20 @@ pub fn resolve_source(req: &Request, source: String) -> Result<Resolved, Request
         }
     }
     missing_file(&req.file, &source, &wanted, |p| files.contains_key(p)).map_err(RequestError::Spec)?;
+    for _ in 0..8 {
+        let more = included_files(&req.file, &source, &spec, &files).map_err(RequestError::Spec)?;
+        if more.is_empty() {
+            break;
+        }
+        for (path, span) in more {
+            match std::fs::read(dir.join(&path)) {
+                Ok(d) => {
+                    files.insert(path, d);
+                }
+                Err(_) => return Err(RequestError::Spec(included_missing(&req.file, &source, &path, span))),
+            }
+        }
+    }
     if req.check_context {
         check_context(&req.file, &source, &spec, &ignore, &dir).map_err(RequestError::Spec)?;
     }

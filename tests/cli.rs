@@ -166,3 +166,35 @@ fn check_and_plan_report_paths_the_context_does_not_hold() {
     assert_eq!(strata(&["plan", "-f", "strata.toml", "ctx"], &dir).status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-r base.txt` inside a requirements file: the included file is mounted
+/// for the install too (and counts in the deps digest); a missing one is an
+/// error at the entry that includes it.
+#[test]
+fn included_requirement_files_are_mounted() {
+    let dir = std::env::temp_dir().join(format!("strata-cli-includes-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("requirements")).unwrap();
+    std::fs::write(dir.join("requirements/production.txt"), "-r base.txt\nuwsgi>=2.0\n").unwrap();
+    std::fs::write(dir.join("requirements/base.txt"), "-c ../constraints.txt\nDjango>=5.2,<5.3\n").unwrap();
+    std::fs::write(dir.join("constraints.txt"), "asgiref==3.8.1\n").unwrap();
+    std::fs::write(
+        dir.join("strata.toml"),
+        "version = 1\n[image]\nbase = \"python:3.12-slim\"\n[python]\nrequirements = [\"requirements/production.txt\"]\n",
+    )
+    .unwrap();
+    let out = strata(&["plan"], &dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("mount files /tmp/strata-deps <- constraints.txt, requirements/base.txt, requirements/production.txt"), "{text}");
+    let digest = |d: &Path| String::from_utf8_lossy(&strata(&["plan", "--deps-digest"], d).stdout).to_string();
+    let before = digest(&dir);
+    std::fs::write(dir.join("requirements/base.txt"), "-c ../constraints.txt\nDjango>=5.2,<5.4\n").unwrap();
+    assert_ne!(digest(&dir), before, "an included file counts in the deps digest");
+    std::fs::remove_file(dir.join("constraints.txt")).unwrap();
+    let out = strata(&["plan"], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: strata.toml:5:17: `constraints.txt`, included by this requirements file, is not in the build context"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -107,6 +107,22 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let read = read_context_files(client, opts, &names).await?;
     request::missing_file(&file, &source, &wanted, |p| read.iter().any(|(f, d)| f == p && d.is_some())).map_err(FrontendError::Spec)?;
     let mut files: BTreeMap<String, Vec<u8>> = read.into_iter().filter_map(|(p, d)| Some((p, d?))).collect();
+    // Requirement files include others (`-r base.txt`): read those too.
+    for _ in 0..8 {
+        let more = request::included_files(&file, &source, &spec, &files).map_err(FrontendError::Spec)?;
+        if more.is_empty() || !resolving {
+            break;
+        }
+        let names: Vec<String> = more.iter().map(|(p, _)| p.clone()).collect();
+        for ((path, span), (_, data)) in more.into_iter().zip(read_context_files(client, opts, &names).await?) {
+            match data {
+                Some(d) => {
+                    files.insert(path, d);
+                }
+                None => return Err(FrontendError::Spec(request::included_missing(&file, &source, &path, span))),
+            }
+        }
+    }
     let plan = request::plan(&spec, &dockerignore, files.clone(), caps.merge_op());
     if let Some(req) = &opts.request_id {
         let input =

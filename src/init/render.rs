@@ -5,8 +5,11 @@ use std::fmt::Write;
 
 use super::{Deps, Draft};
 
+/// A TOML string of what init read: `${` is escaped (`$${`), since
+/// strata expands `${NAME}` as a build arg.
 fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+    let s = s.replace("${", "$${");
+    serde_json::to_string(&s).unwrap_or_else(|_| format!("\"{s}\""))
 }
 
 fn list(items: &[String]) -> String {

@@ -184,8 +184,8 @@ impl<'a> Planner<'a> {
         let files = &self.env.files;
         for f in python::dependency_files(py, files) {
             self.context.include.push(trim_dir(&f));
+            self.deps_files.push(f);
         }
-        self.deps_files.extend(py.requirements.iter().chain(&py.pyproject).chain(&py.lock).map(|f| f.value.clone()));
         // The app's venv never contains pip, setuptools or uv (unless
         // keep-pip).
         let tool_op = python::tool_install(py, spec, &self.builder_ref);

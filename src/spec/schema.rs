@@ -126,7 +126,7 @@ pub const PYTHON: &[Key] = &[
     k(
         "project",
         Ty::Bool,
-        "install the project as a package (a wheel, non-editable) in a layer of its own (default true with `pyproject`)",
+        "install the project as a package (a wheel, non-editable) in a layer of its own (default: when pyproject.toml has a [build-system], as uv decides)",
     ),
     k("package", Ty::Str, "the uv workspace member to install (uv `--package`); default: the workspace root's project"),
     k("installer", Ty::Enum(INSTALLERS), "uv (default) or pip; lives in the builder only"),

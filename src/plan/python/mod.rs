@@ -392,6 +392,17 @@ fn project_dir(py: &Python, root: &str) -> String {
 /// package the lock names, which uv reads to know the workspace.
 pub(super) fn dependency_files(py: &Python, files: &BTreeMap<String, Vec<u8>>) -> Vec<String> {
     let mut out: Vec<String> = py.requirements.iter().map(|r| r.value.clone()).collect();
+    // and the files they include (`-r base.txt`), as read before planning
+    let mut i = 0;
+    while i < out.len() && out.len() < 256 {
+        let text = files.get(&out[i]).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+        for inc in requirements::includes(&out[i].clone(), &text).into_iter().flatten() {
+            if !out.contains(&inc) {
+                out.push(inc);
+            }
+        }
+        i += 1;
+    }
     out.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()));
     if let (Some(LockKind::Uv), Some(l)) = (py.lock_kind, &py.lock) {
         let dir = l.value.rsplit_once('/').map(|(d, _)| d).unwrap_or("");

@@ -46,6 +46,24 @@ pub fn parse(text: &str) -> Option<ReqFile> {
     Some(out)
 }
 
+/// The files a requirements file at `path` includes (`-r`, `-c`), as
+/// context paths (relative to its directory); None for one leaving the
+/// context.
+pub fn includes(path: &str, text: &str) -> Vec<Option<String>> {
+    let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    let mut out = Vec::new();
+    for line in logical_lines(text) {
+        let rest = ["--requirement", "--constraint", "-r", "-c"].iter().find_map(|f| line.strip_prefix(f));
+        let Some(rest) = rest else { continue };
+        let target = rest.trim_start_matches(['=', ' ']).split_whitespace().next().unwrap_or("");
+        if target.is_empty() || target.contains("://") {
+            continue;
+        }
+        out.push(if target.starts_with('/') { None } else { crate::plan::join_path(dir, target) });
+    }
+    out
+}
+
 /// pip's logical lines: `\`-continued physical lines joined, comments
 /// (`#` at the start or after whitespace) and blank lines dropped.
 pub fn logical_lines(text: &str) -> Vec<String> {
@@ -121,6 +139,15 @@ mod tests {
             "cffi==1.17.1 ; python_version >= \"3.9\" and platform_python_implementation != \"PyPy\" --hash=sha256:aaa --hash=sha256:bbb"
         );
         assert_eq!(f.reqs[3].line, "six==1.16.0 --hash=sha256:eee");
+    }
+
+    #[test]
+    fn included_files() {
+        let inc = includes(
+            "requirements/production.txt",
+            "-r base.txt\n--constraint=../constraints.txt\n-r /etc/x.txt\nflask\n-r ../../out.txt\n",
+        );
+        assert_eq!(inc, [Some("requirements/base.txt".into()), Some("constraints.txt".into()), None, None]);
     }
 
     #[test]
