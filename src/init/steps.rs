@@ -181,24 +181,33 @@ fn node(f: &Facts, d: &mut Draft) {
             .map(|s| if s.is_empty() || s == "." { ".".to_string() } else { s })
             .filter(|s| s == "." || f.has(s.trim_end_matches('/')))
             .collect();
+        // Each output goes where the Dockerfile copies it: a step output
+        // lands at its own path, so one built elsewhere is copied there.
+        let wd = d.workdir.trim_end_matches('/').to_string();
         let mut outputs = Vec::new();
+        let mut moves = Vec::new();
         for c in &outs {
             for src in &c.sources {
                 let rel = src.strip_prefix(&format!("{}/", nwd.trim_end_matches('/'))).unwrap_or(src.trim_start_matches('/'));
-                let out = match &root {
+                let built = match &root {
                     Some(r) => format!("{r}/{rel}"),
                     None => rel.to_string(),
                 };
-                // The app reads it where the Dockerfile put it: point an ENV
-                // that names that place at where the step's output lands.
                 let dest = c.dest.trim_end_matches('/');
-                let lands = format!("{}/{out}", d.workdir.trim_end_matches('/'));
-                for (_, v) in d.env.iter_mut() {
-                    if v.trim_end_matches('/') == dest && dest != lands {
-                        *v = lands.clone();
-                    }
+                let dest = if c.dest.ends_with('/') && c.sources.len() > 1 {
+                    format!("{dest}/{}", rel.rsplit('/').next().unwrap_or(rel))
+                } else {
+                    dest.to_string()
+                };
+                if dest == format!("{wd}/{built}") {
+                    outputs.push(built);
+                } else {
+                    let from = format!("{wd}/{built}");
+                    moves.push(format!(
+                        "if [ -d {from} ]; then mkdir -p {dest} && cp -a {from}/. {dest}/; else mkdir -p $(dirname {dest}) && cp -a {from} {dest}; fi"
+                    ));
+                    outputs.push(dest);
                 }
-                outputs.push(out);
             }
         }
         let mut cmds: Vec<String> = ns.runs.iter().map(|r| r.command.trim().to_string()).filter(|c| !c.is_empty()).collect();
@@ -208,6 +217,9 @@ fn node(f: &Facts, d: &mut Draft) {
         let mut run = cmds.iter().map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join(" && ");
         if let Some(r) = &root {
             run = format!("cd {r} && {run}");
+        }
+        for m in moves {
+            run = format!("{run} && {m}");
         }
         // Debian 12's Node is 18: webpack 4 builds made for Node <= 16 need
         // OpenSSL's legacy provider.

@@ -1,0 +1,107 @@
+//! `strata init` as a new user meets it: on projects shaped after public
+//! services (tests/fixtures/init, written for these tests), init writes a
+//! spec, the spec builds unedited through real BuildKit, the container
+//! starts and the service answers. The base image is swapped for the local
+//! Debian python with `--build-arg BASE=...`, as every e2e test does.
+
+mod common;
+
+use common::*;
+
+const PY: &str = "BASE=strata-test/python:3.11";
+
+fn init(p: &Project) -> String {
+    let _ = std::fs::remove_file(p.dir.join("strata.toml"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata")).arg("init").arg(&p.dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let spec = std::fs::read_to_string(p.dir.join("strata.toml")).unwrap();
+    eprintln!("strata init wrote:\n{spec}\n{}", String::from_utf8_lossy(&out.stdout));
+    spec
+}
+
+fn build(p: &Project, spec: &str) {
+    let b = p.build(&["--build-arg", PY]);
+    assert!(b.ok, "the spec strata init wrote does not build:\n{spec}\n{}", b.log);
+}
+
+/// A Flask app described by its Dockerfile: the entrypoint script, port,
+/// env, gunicorn added on the pip command line, a file copied to another
+/// place, a healthcheck; it reads its CHANGELOG at import, and
+/// .dockerignore keeps a log and notes out.
+#[test]
+fn flask_app_from_its_dockerfile() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_dir("tests/fixtures/init/flask-boot");
+    let spec = init(&p);
+    assert!(spec.contains("entrypoint = [\"./boot.sh\"]") && spec.contains("\"gunicorn==23.0.0\""), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:5050/"), "hi 1.4.0");
+    assert_eq!(p.run("sh", &["-c", "ls /srv/check.py; ls /srv/server.log /srv/notes 2>&1 | grep -c 'No such'"]), "/srv/check.py\n2");
+    assert!(p.inspect("{{json .Config.Healthcheck}}").contains("check.py"), "healthcheck");
+    assert_eq!(p.inspect("{{.Config.User}}"), "1000:1000");
+}
+
+/// Django with a dependency built from source (psycopg2: compilers and
+/// libpq-dev in the builder, libpq5 in the image), a Node asset stage whose
+/// output the app serves, and collectstatic into a hashed manifest (pages
+/// fail without it).
+#[test]
+fn django_with_native_deps_node_assets_and_collectstatic() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_dir("tests/fixtures/init/django-native");
+    let spec = init(&p);
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    let page = http_get(&c.0, "http://127.0.0.1:8000/");
+    assert!(page.contains("psycopg2 2.9.10"), "{page}");
+    let js = page.split("src=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+    assert!(js.starts_with("/static/dist/app.") && js.ends_with(".js") && js != "/static/dist/app.js", "hashed by the manifest: {page}");
+    // no compiler reached the image
+    assert_eq!(p.run("sh", &["-c", "command -v gcc cc || echo none"]), "none");
+    assert_eq!(p.run("sh", &["-c", "ls /app/collected/dist/ | grep -c '^app\\.'"]), "2");
+}
+
+/// A uv project whose console script (named after the project) is the
+/// server, with no Dockerfile: init finds the lock and the script.
+#[test]
+fn uv_service_from_its_project_script() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_dir("tests/fixtures/init/uv-service");
+    let spec = init(&p);
+    assert!(spec.contains("cmd = [\"tinyserve\"]"), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert!(http_get(&c.0, "http://127.0.0.1:8000/").contains("tinyserve  0.2.0"), "the installed package answers");
+}
+
+/// A poetry project, and a uv workspace whose Dockerfile installs one
+/// member: init picks the lock, the member and the command.
+#[test]
+fn poetry_project_and_uv_workspace_member() {
+    if !engine() {
+        return;
+    }
+    let p = Project::from_dir("tests/fixtures/projects/poetry-app");
+    let spec = init(&p);
+    assert!(spec.contains("lock = \"poetry.lock\""), "{spec}");
+    build(&p, &spec);
+    assert!(p.run("poetry-app", &[]).contains("poetry-app"));
+
+    let w = Project::from_dir("tests/fixtures/projects/uv-workspace");
+    w.write(
+        "Dockerfile",
+        "FROM python:3.12-slim\nWORKDIR /app\nCOPY . .\nRUN uv sync --frozen --no-dev --package api\nCMD [\"uv\", \"run\", \"api-report\"]\n",
+    );
+    let spec = init(&w);
+    assert!(spec.contains("package = \"api\"") && spec.contains("cmd = [\"api-report\"]"), "{spec}");
+    build(&w, &spec);
+    let out = docker().args(["run", "--rm", &w.tag]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("answer 42 2 m"), "{}", String::from_utf8_lossy(&out.stderr));
+}
