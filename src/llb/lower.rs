@@ -77,9 +77,12 @@ pub struct Lowered {
     pub history: Vec<String>,
 }
 
-/// A lowered stage: its state, the image env its commands run with, and
-/// the history entries of its layers.
-type StageOut = (Output, Vec<String>, Vec<String>);
+/// A lowered stage: its final state and the env its commands run with.
+#[derive(Clone)]
+struct StageOut {
+    state: Output,
+    env: Vec<String>,
+}
 
 struct Lowering<'a> {
     g: Graph,
@@ -102,9 +105,25 @@ pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
         context: None,
         app_context: None,
     };
-    let (out, _env, history) = l.stage(target);
+    let out = l.stage(target).state;
     let definition = l.g.definition(&out, inputs.spec);
-    Lowered { definition, history }
+    Lowered { definition, history: history(plan, target) }
+}
+
+/// The history of every layer above the image, for the target's chain:
+/// computed once here, not per stage (a stage's history holds all of its
+/// bases', so keeping one per stage is quadratic in a chain of steps).
+fn history(plan: &Plan, target: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in plan.base_chain(target).into_iter().rev() {
+        for op in &plan.stages[i].ops {
+            match op {
+                Op::Merge { layers, .. } => out.extend(layers.iter().map(|l| l.name.clone())),
+                _ => out.push(op.name().to_string()),
+            }
+        }
+    }
+    out
 }
 
 impl Lowering<'_> {
@@ -115,12 +134,12 @@ impl Lowering<'_> {
             return done.clone();
         }
         let stage = &self.plan.stages[idx];
-        let (state, env, mut history) = match &stage.from {
-            StageBase::Image(r) => {
-                let (o, env) = self.image(r);
-                (o, env, vec![])
+        let (state, env) = match &stage.from {
+            StageBase::Image(r) => self.image(r),
+            StageBase::Stage(i) => {
+                let s = self.stage(*i);
+                (s.state, s.env)
             }
-            StageBase::Stage(i) => self.stage(*i),
         };
         // With MergeOp, consecutive copies are layers of their own on
         // scratch; the next command (which needs the whole filesystem) runs
@@ -137,13 +156,9 @@ impl Lowering<'_> {
                     layers = vec![self.op(op, base, &env)];
                 }
             }
-            match op {
-                Op::Merge { layers, .. } => history.extend(layers.iter().map(|l| l.name.clone())),
-                _ => history.push(op.name().to_string()),
-            }
         }
         let state = self.merged(&layers);
-        let result = (state, env, history);
+        let result = StageOut { state, env };
         self.stages[idx] = Some(result.clone());
         result
     }
@@ -205,7 +220,7 @@ impl Lowering<'_> {
                 let ctx = self.context();
                 self.copy_into_scratch(ctx, std::slice::from_ref(name), &format!("context: {name}/"), true)
             }
-            FileSource::Stage(i) => self.stage(*i).0,
+            FileSource::Stage(i) => self.stage(*i).state,
         }
     }
 
@@ -519,7 +534,7 @@ impl Lowering<'_> {
             Op::Merge { name, layers, .. } => {
                 let mut parts = vec![state];
                 for layer in layers {
-                    let (l, u) = (self.stage(layer.lower).0, self.stage(layer.upper).0);
+                    let (l, u) = (self.stage(layer.lower).state, self.stage(layer.upper).state);
                     let op = pb::Op {
                         inputs: vec![input(&l), input(&u)],
                         op: Some(pb::op::Op::Diff(pb::DiffOp {

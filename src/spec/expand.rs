@@ -3,11 +3,27 @@
 //! Only the braced form is recognised, so a shell `$VAR` in a `run` line is
 //! left for the shell. `$${` writes a literal `${`.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
-/// Expands `${NAME}`; on an unknown or malformed reference returns the byte
-/// offset (within `s`) and the message.
-pub fn expand(s: &str, args: &BTreeMap<String, String>) -> Result<String, (usize, String)> {
+/// Bytes all `${NAME}` expansions of one spec may produce together. An arg
+/// that repeats another (`A1 = "${A0}${A0}"`, ...) doubles each time, so
+/// without a bound 40 short lines take the machine's memory.
+pub const MAX_EXPANSION: usize = 4 << 20;
+
+/// What expansion may still produce for this spec.
+#[derive(Debug)]
+pub struct Budget(Cell<usize>);
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget(Cell::new(MAX_EXPANSION))
+    }
+}
+
+/// Expands `${NAME}`; on an unknown or malformed reference, or past the
+/// budget, returns the byte offset (within `s`) and the message.
+pub fn expand(s: &str, args: &BTreeMap<String, String>, budget: &Budget) -> Result<String, (usize, String)> {
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -27,7 +43,19 @@ pub fn expand(s: &str, args: &BTreeMap<String, String>) -> Result<String, (usize
                 return Err((i, format!("invalid arg reference `${{{name}}}`: names are letters, digits and `_`")));
             }
             match args.get(name) {
-                Some(v) => out.push_str(v),
+                Some(v) => {
+                    let left = budget.0.get();
+                    if v.len() > left {
+                        return Err((
+                            i,
+                            format!(
+                                "`${{{name}}}` takes the spec's arg expansions past {MAX_EXPANSION} bytes, strata's limit (an arg that repeats another grows exponentially)"
+                            ),
+                        ));
+                    }
+                    budget.0.set(left - v.len());
+                    out.push_str(v)
+                }
                 None => {
                     let known: Vec<&str> = args.keys().map(String::as_str).collect();
                     let hint = match crate::diag::did_you_mean(name, &known) {
@@ -68,17 +96,17 @@ mod tests {
 
     #[test]
     fn expands_known_args() {
-        assert_eq!(expand("${BASE}-slim", &args()).unwrap(), "python:3.12-slim");
-        assert_eq!(expand("a${V}b${V}é", &args()).unwrap(), "a1b1é");
-        assert_eq!(expand("echo $HOME $${V}", &args()).unwrap(), "echo $HOME ${V}");
+        assert_eq!(expand("${BASE}-slim", &args(), &Budget::default()).unwrap(), "python:3.12-slim");
+        assert_eq!(expand("a${V}b${V}é", &args(), &Budget::default()).unwrap(), "a1b1é");
+        assert_eq!(expand("echo $HOME $${V}", &args(), &Budget::default()).unwrap(), "echo $HOME ${V}");
     }
 
     #[test]
     fn unknown_arg_is_an_error_with_hint() {
-        let (at, msg) = expand("x ${BASEE}", &args()).unwrap_err();
+        let (at, msg) = expand("x ${BASEE}", &args(), &Budget::default()).unwrap_err();
         assert_eq!(at, 2);
         assert_eq!(msg, "unknown arg `${BASEE}` (did you mean `BASE`?)");
-        assert!(expand("${", &args()).is_err());
-        assert!(expand("${A B}", &args()).is_err());
+        assert!(expand("${", &args(), &Budget::default()).is_err());
+        assert!(expand("${A B}", &args(), &Budget::default()).is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use super::expand::expand;
+use super::expand::{expand, Budget};
 use super::*;
 use crate::diag::{did_you_mean, Diagnostic};
 
@@ -69,8 +69,9 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
         super::variant::merge(&mut doc, name)?;
     }
     let mut top = Table::new(&doc, doc_span.clone(), "");
-    let (args, arg_spans) = read_args(&mut top, build_args)?;
-    let cx = Cx { args: &args };
+    let budget = Budget::default();
+    let (args, arg_spans) = read_args(&mut top, build_args, &budget)?;
+    let cx = Cx { args: &args, budget: &budget };
 
     let Some(image_v) = top.raw("image") else {
         return Err(Diagnostic::new(0..0, "missing [image] section: at least `[image] base = \"<image ref>\"` is required"));
@@ -168,12 +169,13 @@ fn list_versions() -> String {
 
 struct Cx<'a> {
     args: &'a BTreeMap<String, String>,
+    budget: &'a Budget,
 }
 
 impl Cx<'_> {
     /// Expands `${NAME}` in a string value, pointing errors into the value.
     fn expand(&self, s: &str, span: &Span) -> Result<String> {
-        expand(s, self.args).map_err(|(at, msg)| {
+        expand(s, self.args, self.budget).map_err(|(at, msg)| {
             // +1 skips the opening quote of a basic string.
             let start = (span.start + 1 + at).min(span.end);
             Diagnostic::new(start..span.end, msg)
@@ -347,7 +349,7 @@ fn string_value(cx: &Cx, v: &Spanned<DeValue<'_>>, what: &str) -> Result<Sp<Stri
 
 type Args = (BTreeMap<String, String>, BTreeMap<String, Span>);
 
-fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<Args> {
+fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>, budget: &Budget) -> Result<Args> {
     let mut args = BTreeMap::new();
     let mut spans = BTreeMap::new();
     let Some(v) = top.raw("args") else { return Ok((args, spans)) };
@@ -366,7 +368,7 @@ fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>) -> Result<Ar
         let value = match overrides.get(&name) {
             Some(v) => v.clone(),
             None => {
-                let cx = Cx { args: &args };
+                let cx = Cx { args: &args, budget };
                 string_value(&cx, val, &format!("args.{name}"))
                     .map_err(|e| {
                         // Name the real problem when the arg exists further down.
