@@ -46,7 +46,9 @@ fn uv_project_is_installed_as_a_package() {
     assert_eq!(p.run("python", &["-c", "import importlib.util as u; print(u.find_spec('six') is None)"]), "True");
     assert_no_residue(&p);
 
-    p.write("src/greeter/cli.py", &std::fs::read_to_string(p.dir.join("src/greeter/cli.py")).unwrap().replace("plain", "simple"));
+    // (a per-run edit: the engine's cache outlives test runs)
+    let cli = std::fs::read_to_string(p.dir.join("src/greeter/cli.py")).unwrap().replace("plain", "simple");
+    p.write("src/greeter/cli.py", &format!("{cli}# edit {}\n", nonce()));
     let b = p.build(&["--build-arg", PY]).assert_ok();
     assert!(b.cached("python: uv sync uv.lock"), "a code edit re-ran the dependency install:\n{}", b.log);
     assert!(!b.cached("python: install the project"), "the project layer must be rebuilt:\n{}", b.log);
@@ -134,8 +136,34 @@ fn pyproject_without_a_lock_with_an_extra_and_inline_packages() {
     assert!(b.log.contains("python: uv install the dependencies of pyproject.toml"), "{}", b.log);
     assert_eq!(p.run("nolock", &[]), "nolock 0.9.1 tabulate six idna certifi");
     // a code edit leaves the dependency install alone
-    p.write("nolock/extra.py", "X = 1\n");
+    p.write("nolock/extra.py", &format!("X = {}\n", nonce()));
     let b = p.build(&["--build-arg", PY]).assert_ok();
     assert!(b.cached("python: uv install the dependencies"), "{}", b.log);
     assert!(!b.cached("python: install the project"), "{}", b.log);
+}
+
+/// `editable = true`: the project points at the app's copy (for apps that
+/// read files next to their package, as mealie reads alembic.ini), with its
+/// console scripts and metadata; the install runs after the app copies and
+/// leaves nothing of the installer or its cache.
+#[test]
+fn editable_project_points_at_the_app_copy() {
+    if !engine() {
+        return;
+    }
+    let p = project(
+        "uv-package",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\neditable = true\n[app]\ncopy = [\".\"]\n",
+    );
+    p.build(&["--build-arg", PY]).assert_ok();
+    assert!(p.run("greet", &[]).contains("1.2.0"));
+    let at = p.run("python", &["-c", "import greeter, pathlib; f = pathlib.Path(greeter.__file__); print(f, (f.parents[2] / 'README.md').exists())"]);
+    assert_eq!(at, "/app/src/greeter/__init__.py True", "imported from the app copy, next to the project's files");
+    assert_no_residue(&p);
+    let cli = std::fs::read_to_string(p.dir.join("src/greeter/cli.py")).unwrap().replace("plain", "simple");
+    p.write("src/greeter/cli.py", &format!("{cli}# edit {}\n", nonce()));
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    assert!(b.cached("python: uv sync uv.lock"), "{}", b.log);
+    assert!(!b.cached("python: install the project editable"), "{}", b.log);
+    assert!(p.run("greet", &[]).contains("-------"));
 }

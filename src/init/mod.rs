@@ -41,6 +41,7 @@ pub struct Draft {
     pub installer: Option<&'static str>,
     /// `[python] venv` when not the default.
     pub venv: Option<String>,
+    pub editable: bool,
     pub wheels: bool,
     pub system_packages: Vec<String>,
     pub build_packages: Vec<String>,

@@ -125,6 +125,29 @@ fn dependencies(f: &Facts, d: &mut Draft) {
     }
     extras(f, d, &runs);
     inline_packages(f, d);
+    editable(f, d, &runs);
+}
+
+/// The Dockerfile installs the project editable (`uv sync`, `poetry
+/// install`, `pip install -e .`) over its copy of the sources: the app may
+/// read files next to its package, so keep it that way.
+fn editable(f: &Facts, d: &mut Draft, runs: &[String]) {
+    if !matches!(d.deps, Deps::Pyproject { .. }) || f.dockerfile.is_none() {
+        return;
+    }
+    let installs_editable = runs.iter().any(|r| {
+        r.split("&&").any(|c| {
+            let c = c.trim();
+            (c.contains("uv sync") && !c.contains("--no-install-project") && !c.contains("--no-editable"))
+                || (c.contains("poetry install") && !c.contains("--no-root"))
+                || (c.contains("pdm install") && !c.contains("--no-self") && !c.contains("--prod --no-editable"))
+                || ((c.contains("pip install") || c.contains("pip3 install")) && (c.contains(" -e .") || c.contains("--editable")))
+        })
+    });
+    if installs_editable {
+        d.editable = true;
+        d.why("editable", format!("{} installs the project editable over its sources", f.dockerfile_name()));
+    }
 }
 
 /// A virtual uv workspace root: the member the Dockerfile installs

@@ -129,6 +129,9 @@ pub fn render(d: &Draft) -> String {
         if let Some(v) = &d.venv {
             let _ = writeln!(s, "venv = {}{}", q(v), d.said("venv"));
         }
+        if d.editable {
+            let _ = writeln!(s, "editable = true{}", d.said("editable"));
+        }
         if let Some(p) = &d.package {
             let _ = writeln!(s, "package = {}{}", q(p), d.said("package"));
         }

@@ -65,6 +65,8 @@ struct Planner<'a> {
     app_copies: Vec<Op>,
     /// Installs the project's wheels (runtime and test).
     project: Option<Op>,
+    /// Installs the project editable, after the app copies it points at.
+    project_after_app: Option<Op>,
 }
 
 impl<'a> Planner<'a> {
@@ -96,6 +98,7 @@ impl<'a> Planner<'a> {
             target: 0,
             app_copies: Vec::new(),
             project: None,
+            project_after_app: None,
         }
     }
 
@@ -235,7 +238,10 @@ impl<'a> Planner<'a> {
         // The project itself: wheels built from the app's files (so the
         // pyproject.toml, its lock and readme travel with them), installed
         // after the dependencies by the runtime (and the test target).
-        if python::installs_project(py, files) {
+        if python::installs_project(py, files) && py.editable {
+            let root = spec.app.dest.clone().unwrap_or_else(|| self.workdir.clone());
+            self.project_after_app = Some(python::editable_install(py, spec, &self.builder_ref, tool, &root, files));
+        } else if python::installs_project(py, files) {
             let readme = py.pyproject.as_ref().and_then(|p| {
                 let text = String::from_utf8_lossy(files.get(&p.value)?).to_string();
                 let readme = python::project::read_pyproject(&text)?.readme?;
@@ -372,6 +378,7 @@ impl<'a> Planner<'a> {
             self.app_copies.push(Op::Copy { name, from: FileSource::App, src, dest, owner: app_owner, span: entry.span.clone() });
         }
         ops.extend(self.app_copies.iter().cloned());
+        ops.extend(self.project_after_app.clone());
         let desc = match &spec.variant {
             Some(v) => format!("the {v} variant image"),
             None => "the runtime image (default)".to_string(),
@@ -408,6 +415,7 @@ impl<'a> Planner<'a> {
                     Op::Copy { name, from, src, dest, span, .. } => Op::Copy { name, from, src, dest, owner: None, span },
                     other => other,
                 }));
+                ops.extend(self.project_after_app.clone());
                 StageBase::Stage(v)
             }
             _ => StageBase::Stage(self.target),

@@ -241,6 +241,9 @@ pub struct Python {
     /// Install the project itself (a wheel, non-editable), in its own layer;
     /// None: when it is a package (it has a `[build-system]`, as uv decides).
     pub project: Option<bool>,
+    /// Install the project editable (a .pth to the app's copy), after the
+    /// app copies, instead of as a wheel before them.
+    pub editable: bool,
     /// A uv workspace member to install instead of the root project.
     pub package: Option<Sp<String>>,
     pub installer: Sp<Installer>,

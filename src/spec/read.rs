@@ -586,6 +586,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         }
     }
     let project = if t.t.iter().any(|(k, _)| k.get_ref() == "project") { Some(t.bool(cx, "project", false)?) } else { None };
+    let editable = t.bool(cx, "editable", false)?;
     let package = t.str(cx, "package")?;
     if let Some(p) = &package {
         if p.value.is_empty() || !p.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
@@ -641,6 +642,12 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
             ));
         }
     }
+    if editable && (pyproject.is_none() || project == Some(false)) {
+        return Err(Diagnostic::new(
+            span.start..span.start,
+            "`python.editable` installs the project: it needs `python.pyproject` (and not `project = false`)",
+        ));
+    }
     if project == Some(true) && pyproject.is_none() {
         return Err(Diagnostic::new(span.start..span.start, "`python.project = true` needs `python.pyproject` (the project to install)"));
     }
@@ -658,6 +665,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         lock_kind,
         extras,
         project,
+        editable,
         package,
         installer,
         venv: venv.value,
@@ -1193,7 +1201,7 @@ caches = ["pip"]
         // `finish` has seen each one read.
         // pyproject + lock exclude requirements: a second spec has them.
         let lock_src =
-            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\nextras = [\"web\"]\nproject = true\npackage = \"app\"\npackages = [\"uwsgi\"]\n";
+            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\nextras = [\"web\"]\nproject = true\neditable = true\npackage = \"app\"\npackages = [\"uwsgi\"]\n";
         assert!(load_ok(lock_src).python.unwrap().lock.is_some());
         let both = format!("{src}\n{lock_src}");
         fn walk(keys: &[super::schema::Key], src: &str) {

@@ -128,6 +128,11 @@ pub const PYTHON: &[Key] = &[
         Ty::Bool,
         "install the project as a package (a wheel, non-editable) in a layer of its own (default: when pyproject.toml has a [build-system], as uv decides)",
     ),
+    k(
+        "editable",
+        Ty::Bool,
+        "install the project editable, pointing at the app's copy in the image (for apps that read files next to their package); default false: a wheel",
+    ),
     k("package", Ty::Str, "the uv workspace member to install (uv `--package`); default: the workspace root's project"),
     k("installer", Ty::Enum(INSTALLERS), "uv (default) or pip; lives in the builder only"),
     k("venv", Ty::AbsPath, "where the virtualenv lives (default /opt/venv)"),

@@ -542,6 +542,24 @@ pub(super) fn install(
     run(format!("python: {installer} {what}{rest}"), script, mounts, env, span)
 }
 
+/// The directories of what the project install builds, under `root` (where
+/// the app's files are): the project (or the uv workspace member
+/// `package`) and, with a uv.lock, the local packages it needs (members,
+/// path dependencies).
+fn project_dirs(py: &Python, files: &BTreeMap<String, Vec<u8>>, root: &str) -> Vec<String> {
+    let root = project_dir(py, root);
+    if py.lock_kind == Some(LockKind::Uv) {
+        let text = py.lock.as_ref().and_then(|l| files.get(&l.value)).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
+        if let Some(lock) = read_uv_lock(&text) {
+            let locals = lock.needed_locals(py.package.as_ref().map(|p| p.value.as_str()));
+            if !locals.is_empty() || py.package.is_some() {
+                return locals.iter().map(|l| if l.path == "." { root.clone() } else { format!("{root}/{}", l.path) }).collect();
+            }
+        }
+    }
+    vec![root]
+}
+
 /// The project's wheels, built in the builder from the app's files into
 /// `PROJECT_OUT`: the project (or the uv workspace member `package`) and,
 /// with a uv.lock, the local packages it needs (members, path
@@ -552,18 +570,7 @@ pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTre
     let flags = source_flags(py, &mut mounts, pip);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     let env = installer_env(py, spec, image, &mut mounts);
-    let root = project_dir(py, SRC_MOUNT);
-    let mut dirs = vec![root.clone()];
-    if py.lock_kind == Some(LockKind::Uv) {
-        let text = py.lock.as_ref().and_then(|l| files.get(&l.value)).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
-        if let Some(lock) = read_uv_lock(&text) {
-            let locals = lock.needed_locals(py.package.as_ref().map(|p| p.value.as_str()));
-            if !locals.is_empty() || py.package.is_some() {
-                dirs = locals.iter().map(|l| if l.path == "." { root.clone() } else { format!("{root}/{}", l.path) }).collect();
-            }
-        }
-    }
-    let build: Vec<String> = dirs
+    let build: Vec<String> = project_dirs(py, files, SRC_MOUNT)
         .iter()
         .map(|d| match py.installer.value {
             Installer::Uv => {
@@ -625,6 +632,69 @@ pub(super) fn project_install(py: &Python, wheels: usize, tool: usize, with_deps
     let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
     run(
         format!("python: install {name} into {}", py.venv),
+        script + &venv_cleanup(py),
+        mounts,
+        env,
+        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+    )
+}
+
+/// Installs the project editable into the runtime's venv, on top of the
+/// app copies it points at (`root`: where the app's files are): the build
+/// backend runs with the installer and its cache mounted, nothing of them
+/// stays, and a code edit re-runs only this.
+pub(super) fn editable_install(py: &Python, spec: &Spec, image: &str, tool: usize, root: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
+    let venv = shell_quote(&py.venv);
+    let dirs = project_dirs(py, files, root.trim_end_matches('/'));
+    let targets: Vec<String> = dirs.iter().map(|d| format!("-e {}", shell_quote(d))).collect();
+    let dir = dirs.join(" ");
+    let mut mounts = Vec::new();
+    let pip = py.installer.value == Installer::Pip;
+    let flags: Vec<String> = source_flags(py, &mut mounts, pip).iter().map(|a| shell_quote(a)).collect();
+    // The installer's cache, mounted under /tmp (where nothing stays) with
+    // the id of the preset, so the build backend's downloads are shared.
+    let cache_dir = "/tmp/strata-installer-cache";
+    let (presets, _) = cache_mounts(if pip { "pip" } else { "uv" }, spec, image);
+    if let Some(Mount::Cache { id, sharing, .. }) = presets.first() {
+        mounts.push(Mount::Cache { target: cache_dir.into(), id: id.clone(), sharing: *sharing, owner: None, mode: None });
+    }
+    let (script, mut env) = match py.installer.value {
+        Installer::Uv => {
+            let uv = format!("{}/bin/uv", UV_HOME.trim_start_matches('/'));
+            mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![uv.clone()] });
+            let mut env = uv_env();
+            env.push(("UV_CACHE_DIR".into(), cache_dir.into()));
+            (
+                words(&[
+                    format!("set -e; {TOOL_MOUNT}/{uv} pip install -q --python {venv}/bin/python --no-deps{}", compile_flag(py)),
+                    flags.join(" "),
+                    targets.join(" "),
+                ]),
+                env,
+            )
+        }
+        Installer::Pip => {
+            let home = PIP_HOME.trim_start_matches('/');
+            mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![home.to_string()] });
+            let mut env = pip_env();
+            env.push(("PIP_CACHE_DIR".into(), cache_dir.into()));
+            (
+                words(&[
+                    format!(
+                        "set -e; {venv}/bin/python $(echo {TOOL_MOUNT}/{home}/lib/python3*/site-packages/pip) install -q --no-deps{}",
+                        compile_flag(py)
+                    ),
+                    flags.join(" "),
+                    targets.join(" "),
+                ]),
+                env,
+            )
+        }
+    };
+    env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    run(
+        format!("python: install {name} editable ({dir})"),
         script + &venv_cleanup(py),
         mounts,
         env,
