@@ -254,8 +254,16 @@ impl Resolved {
 
 /// Reads the spec file as UTF-8.
 pub fn read_spec(file: &str) -> Result<String, RequestError> {
-    let bytes = std::fs::read(file).map_err(|e| RequestError::Io(format!("{file}: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| RequestError::Io(format!("{file}: not valid UTF-8 (byte {})", e.utf8_error().valid_up_to())))
+    use std::io::Read;
+    let f = std::fs::File::open(file).map_err(|e| RequestError::Io(format!("{file}: {e}")))?;
+    // Read no more than the reader accepts (plus one byte to know).
+    let mut bytes = Vec::new();
+    f.take(crate::spec::MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| RequestError::Io(format!("{file}: {e}")))?;
+    if bytes.len() > crate::spec::MAX_SPEC_BYTES {
+        let msg = format!("the spec is more than {} bytes; strata reads specs up to that size", crate::spec::MAX_SPEC_BYTES);
+        return Err(RequestError::Spec(SpecError::new(file, "", Diagnostic::new(0..0, msg))));
+    }
+    crate::spec::decode(file, &bytes).map_err(RequestError::Spec)
 }
 
 /// Resolves a request against the spec file and the context directory on

@@ -13,7 +13,7 @@ mod variant;
 use std::collections::BTreeMap;
 
 pub use crate::diag::Span;
-pub use read::{context_path, load, load_target, truthy};
+pub use read::{context_path, decode, load, load_target, truthy, MAX_SPEC_BYTES};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]

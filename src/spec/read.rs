@@ -121,7 +121,12 @@ pub fn load_target(source: &str, build_args: &BTreeMap<String, String>, variant:
 fn variant_names(doc: &DeTable<'_>) -> Result<Vec<Sp<String>>> {
     let Some(v) = doc.get("variants") else { return Ok(vec![]) };
     let mut out = Vec::new();
-    for (name, span, _) in named_tables(v, "variants", "variant")? {
+    let tables = named_tables(v, "variants", "variant")?;
+    // Each variant is read as a spec of its own: bound how many.
+    if let Some((_, span, _)) = tables.get(MAX_VARIANTS) {
+        return Err(Diagnostic::new(span.clone(), format!("{} variants; strata accepts up to {MAX_VARIANTS}", tables.len())));
+    }
+    for (name, span, _) in tables {
         if RESERVED_TARGETS.contains(&name.as_str()) {
             return Err(Diagnostic::new(span, format!("variant name `{name}` is a built-in target ({})", RESERVED_TARGETS.join(", "))));
         }
@@ -155,6 +160,35 @@ fn named_tables<'a, 'i>(v: &'a Spanned<DeValue<'i>>, section: &str, what: &str) 
 /// and planning stay fast.
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 pub const MAX_STEPS: usize = 4096;
+/// One string value, after `${NAME}` expansion.
+pub const MAX_STRING: usize = 256 << 10;
+/// Items of one list, keys of one table (env, labels, args).
+pub const MAX_ITEMS: usize = 4096;
+/// `[app] copy` entries: each is a layer, and overlay filesystems stack at
+/// most ~128 of them.
+pub const MAX_COPIES: usize = 100;
+/// `[variants.NAME]` tables: each is checked as a spec of its own.
+pub const MAX_VARIANTS: usize = 64;
+
+/// The spec's bytes as text, or a located error at the first byte that is
+/// not UTF-8 (line and column counted in the valid text before it).
+pub fn decode(file: &str, bytes: &[u8]) -> std::result::Result<String, crate::diag::SpecError> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(s.to_string()),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let prefix = String::from_utf8_lossy(&bytes[..at]).to_string();
+            let msg = format!("not valid UTF-8 (byte 0x{:02x}); a spec is UTF-8 text", bytes[at]);
+            Err(crate::diag::SpecError::new(file, &prefix, Diagnostic::new(at..at, msg)))
+        }
+    }
+}
+
+/// Characters that make a path or name read differently from what it is:
+/// bidirectional controls (U+202A-U+202E, U+2066-U+2069) and zero-width ones.
+fn invisible(s: &str) -> Option<char> {
+    s.chars().find(|c| matches!(*c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF))
+}
 
 /// Targets strata defines itself; variants cannot take these names.
 pub const RESERVED_TARGETS: &[&str] = &["runtime", "deps", "builder", "test"];
@@ -255,6 +289,9 @@ impl<'a, 'i> Table<'a, 'i> {
         match self.raw(key) {
             None => Ok(vec![]),
             Some(v) => match v.get_ref() {
+                DeValue::Array(items) if items.len() > MAX_ITEMS => {
+                    Err(Diagnostic::new(v.span(), format!("`{q}` has {} items; strata accepts up to {MAX_ITEMS}", items.len())))
+                }
                 DeValue::Array(items) => items.iter().map(|item| string_value(cx, item, &q)).collect(),
                 other => Err(Diagnostic::new(v.span(), format!("`{q}` must be an array of strings, found {}", other.type_str()))),
             },
@@ -284,10 +321,13 @@ impl<'a, 'i> Table<'a, 'i> {
         let DeValue::Table(t) = v.get_ref() else {
             return Err(Diagnostic::new(v.span(), format!("`{q}` must be a table of strings, e.g. {{ KEY = \"value\" }}")));
         };
+        if t.len() > MAX_ITEMS {
+            return Err(Diagnostic::new(v.span(), format!("`{q}` has {} keys; strata accepts up to {MAX_ITEMS}", t.len())));
+        }
         let mut out: Vec<(String, String)> = Vec::new();
         for (k, val) in t.iter() {
             let name = k.get_ref().to_string();
-            if name.is_empty() || name.contains('=') {
+            if name.is_empty() || name.contains(['=', '\0']) {
                 return Err(Diagnostic::new(k.span(), format!("invalid name `{name}` in `{q}`")));
             }
             let value = string_value(cx, val, &format!("{q}.{name}"))?.value;
@@ -340,7 +380,16 @@ pub fn truthy(s: &str) -> Option<bool> {
 /// expected (`PORT = 8000`) because that is what people write.
 fn string_value(cx: &Cx, v: &Spanned<DeValue<'_>>, what: &str) -> Result<Sp<String>> {
     match v.get_ref() {
-        DeValue::String(s) => Ok(Sp::new(cx.expand(s, &v.span())?, v.span())),
+        DeValue::String(s) => {
+            let s = cx.expand(s, &v.span())?;
+            if s.len() > MAX_STRING {
+                return Err(Diagnostic::new(v.span(), format!("`{what}` is {} bytes; strata accepts strings up to {MAX_STRING} bytes", s.len())));
+            }
+            if s.contains('\0') {
+                return Err(Diagnostic::new(v.span(), format!("`{what}` contains a NUL byte")));
+            }
+            Ok(Sp::new(s, v.span()))
+        }
         DeValue::Integer(i) => Ok(Sp::new(i.as_str().replace('_', ""), v.span())),
         DeValue::Boolean(b) => Ok(Sp::new(b.to_string(), v.span())),
         other => Err(Diagnostic::new(v.span(), format!("`{what}` must be a string, found {}", other.type_str()))),
@@ -359,6 +408,9 @@ fn read_args(top: &mut Table, overrides: &BTreeMap<String, String>, budget: &Bud
     // A default may use the args declared above it (as `ARG B=${A}` in a
     // Dockerfile), with their final values: document order, not key order.
     let mut entries: Vec<_> = t.iter().filter(|(k, _)| !k.get_ref().starts_with("x-")).collect();
+    if entries.len() > MAX_ITEMS {
+        return Err(Diagnostic::new(v.span(), format!("[args] has {} args; strata accepts up to {MAX_ITEMS}", entries.len())));
+    }
     entries.sort_by_key(|(k, _)| k.span().start);
     for (i, (k, val)) in entries.iter().enumerate() {
         let name = k.get_ref().to_string();
@@ -734,10 +786,19 @@ fn paths(cx: &Cx, t: &mut Table, key: &str, what: &str) -> Result<Vec<Sp<String>
 
 fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
     let copy = paths(cx, &mut t, "copy", "app.copy")?;
+    if let Some(c) = copy.get(MAX_COPIES) {
+        return Err(Diagnostic::new(
+            c.span.clone(),
+            format!("`app.copy` has {} entries; each is a layer, and strata accepts up to {MAX_COPIES} (copy a parent directory instead)", copy.len()),
+        ));
+    }
     let exclude = t.str_list(cx, "exclude")?;
     for e in &exclude {
         if e.value.is_empty() {
             return Err(Diagnostic::new(e.span.clone(), "empty exclude pattern"));
+        }
+        if let Some(c) = invisible(&e.value) {
+            return Err(Diagnostic::new(e.span.clone(), format!("exclude pattern contains an invisible or bidirectional control character (U+{:04X})", c as u32)));
         }
     }
     let dest = t.str(cx, "dest")?;
@@ -1045,6 +1106,12 @@ pub fn context_path(p: &Sp<String>, what: &str) -> Result<Sp<String>> {
     }
     if raw.contains('\0') || raw.contains('\\') {
         return Err(Diagnostic::new(p.span.clone(), format!("invalid path \"{}\" in `{what}`", raw.escape_default())));
+    }
+    if let Some(c) = invisible(raw) {
+        return Err(Diagnostic::new(
+            p.span.clone(),
+            format!("path \"{}\" in `{what}` contains an invisible or bidirectional control character (U+{:04X})", raw.escape_default(), c as u32),
+        ));
     }
     let dir = raw.ends_with('/');
     let mut parts: Vec<&str> = Vec::new();
