@@ -656,8 +656,11 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         },
     };
     let venv = t.str(cx, "venv")?.unwrap_or_else(|| Sp::new("/opt/venv".into(), span.clone()));
-    if !venv.value.starts_with('/') || venv.value == "/" {
-        return Err(Diagnostic::new(venv.span, "`python.venv` must be an absolute path other than /"));
+    if !venv.value.starts_with('/') {
+        return Err(Diagnostic::new(venv.span, "`python.venv` must be an absolute path"));
+    }
+    if venv.value.trim_end_matches('/').is_empty() {
+        return Err(Diagnostic::new(venv.span, "`python.venv` cannot be `/`: the venv needs a directory of its own"));
     }
     let index_url = t.str(cx, "index-url")?.map(|s| s.value);
     let extra_index_urls = t.str_list(cx, "extra-index-urls")?.into_iter().map(|s| s.value).collect();
