@@ -157,7 +157,10 @@ fn editable_project_points_at_the_app_copy() {
     );
     p.build(&["--build-arg", PY]).assert_ok();
     assert!(p.run("greet", &[]).contains("1.2.0"));
-    let at = p.run("python", &["-c", "import greeter, pathlib; f = pathlib.Path(greeter.__file__); print(f, (f.parents[2] / 'README.md').exists())"]);
+    let at = p.run(
+        "python",
+        &["-c", "import greeter, pathlib; f = pathlib.Path(greeter.__file__); print(f, (f.parents[2] / 'README.md').exists())"],
+    );
     assert_eq!(at, "/app/src/greeter/__init__.py True", "imported from the app copy, next to the project's files");
     assert_no_residue(&p);
     let cli = std::fs::read_to_string(p.dir.join("src/greeter/cli.py")).unwrap().replace("plain", "simple");

@@ -303,11 +303,10 @@ async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, V
     };
     let (spec_res, ctx_res) = tokio::join!(spec_read, ctx_read);
     let (data, own) = spec_res?;
-    let source = String::from_utf8(data)
-        .map_err(|e| match spec::decode(filename, e.as_bytes()) {
-            Err(se) => FrontendError::Spec(se),
-            Ok(_) => FrontendError::Other(format!("{filename} is not valid UTF-8")),
-        })?;
+    let source = String::from_utf8(data).map_err(|e| match spec::decode(filename, e.as_bytes()) {
+        Err(se) => FrontendError::Spec(se),
+        Ok(_) => FrontendError::Other(format!("{filename} is not valid UTF-8")),
+    })?;
     let ctx = if own.is_some() { None } else { ctx_res? };
     Ok((source, request::dockerignore(own.as_deref(), ctx.as_deref())))
 }

@@ -383,7 +383,10 @@ fn string_value(cx: &Cx, v: &Spanned<DeValue<'_>>, what: &str) -> Result<Sp<Stri
         DeValue::String(s) => {
             let s = cx.expand(s, &v.span())?;
             if s.len() > MAX_STRING {
-                return Err(Diagnostic::new(v.span(), format!("`{what}` is {} bytes; strata accepts strings up to {MAX_STRING} bytes", s.len())));
+                return Err(Diagnostic::new(
+                    v.span(),
+                    format!("`{what}` is {} bytes; strata accepts strings up to {MAX_STRING} bytes", s.len()),
+                ));
             }
             if s.contains('\0') {
                 return Err(Diagnostic::new(v.span(), format!("`{what}` contains a NUL byte")));
@@ -792,7 +795,10 @@ fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
     if let Some(c) = copy.get(MAX_COPIES) {
         return Err(Diagnostic::new(
             c.span.clone(),
-            format!("`app.copy` has {} entries; each is a layer, and strata accepts up to {MAX_COPIES} (copy a parent directory instead)", copy.len()),
+            format!(
+                "`app.copy` has {} entries; each is a layer, and strata accepts up to {MAX_COPIES} (copy a parent directory instead)",
+                copy.len()
+            ),
         ));
     }
     let exclude = t.str_list(cx, "exclude")?;
@@ -801,7 +807,10 @@ fn read_app(cx: &Cx, mut t: Table) -> Result<App> {
             return Err(Diagnostic::new(e.span.clone(), "empty exclude pattern"));
         }
         if let Some(c) = invisible(&e.value) {
-            return Err(Diagnostic::new(e.span.clone(), format!("exclude pattern contains an invisible or bidirectional control character (U+{:04X})", c as u32)));
+            return Err(Diagnostic::new(
+                e.span.clone(),
+                format!("exclude pattern contains an invisible or bidirectional control character (U+{:04X})", c as u32),
+            ));
         }
     }
     let dest = t.str(cx, "dest")?;
@@ -1113,7 +1122,11 @@ pub fn context_path(p: &Sp<String>, what: &str) -> Result<Sp<String>> {
     if let Some(c) = invisible(raw) {
         return Err(Diagnostic::new(
             p.span.clone(),
-            format!("path \"{}\" in `{what}` contains an invisible or bidirectional control character (U+{:04X})", raw.escape_default(), c as u32),
+            format!(
+                "path \"{}\" in `{what}` contains an invisible or bidirectional control character (U+{:04X})",
+                raw.escape_default(),
+                c as u32
+            ),
         ));
     }
     let dir = raw.ends_with('/');

@@ -18,6 +18,60 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+/// The second engine (scripts/engine2.sh: own data root on a small disk,
+/// own socket), up and holding strata:dev and the base images: its
+/// `DOCKER_HOST`. The fault tests kill and fill it; never the main engine.
+pub fn engine2() -> Option<String> {
+    static READY: OnceLock<Result<String, String>> = OnceLock::new();
+    if !engine() {
+        return None;
+    }
+    let r = READY.get_or_init(|| {
+        let up = Command::new("bash").arg(repo().join("scripts/engine2.sh")).arg("up").output().map_err(|e| e.to_string())?;
+        if !up.status.success() {
+            return Err(format!("scripts/engine2.sh up failed:\n{}", String::from_utf8_lossy(&up.stderr)));
+        }
+        let host = "unix:///run/strata-engine2/docker.sock".to_string();
+        sync_images(&host)?;
+        Ok(host)
+    });
+    match r {
+        Ok(h) => Some(h.clone()),
+        Err(e) => panic!("engine2 required: {e}"),
+    }
+}
+
+/// Copies strata:dev and the base images from the main engine to `host`
+/// when its copies differ (by image id).
+pub fn sync_images(host: &str) -> Result<(), String> {
+    for img in ["strata:dev", "strata-test/python:3.11", "strata-test/busybox:latest"] {
+        let id = |h: Option<&str>| {
+            let mut c = docker();
+            if let Some(h) = h {
+                c.env("DOCKER_HOST", h);
+            }
+            c.args(["image", "inspect", "--format", "{{.Id}}", img]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let (here, there) = (id(None).map_err(|e| e.to_string())?, id(Some(host)).unwrap_or_default());
+        if here.is_empty() {
+            return Err(format!("{img} is missing on the main engine"));
+        }
+        if here != there {
+            let script = format!("docker save {img} | DOCKER_HOST={host} docker load -q");
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .env("PATH", format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default()))
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(format!("{script}: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -86,6 +140,15 @@ impl Project {
         Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
     }
 
+    /// An empty scratch project to write files into.
+    pub fn empty(name: &str) -> Self {
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Project { dir, tag: format!("strata-e2e/{name}-{n}:latest") }
+    }
+
     pub fn from_example(name: &str) -> Self {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("strata-e2e-{}-{name}-{n}", std::process::id()));
@@ -113,6 +176,31 @@ impl Project {
     }
 
     pub fn build_file(&self, spec: &str, extra: &[&str]) -> Build {
+        self.build_at(None, spec, extra)
+    }
+
+    /// The `docker buildx build` command line for `spec`, on `host` (a
+    /// `DOCKER_HOST`; None for the main engine).
+    pub fn build_command(&self, host: Option<&str>, spec: &str, extra: &[&str]) -> Command {
+        let mut c = docker();
+        if let Some(h) = host {
+            c.env("DOCKER_HOST", h);
+        }
+        c.current_dir(&self.dir).args(["buildx", "build", "--progress=plain", "-f", spec, "-t", &self.tag]);
+        for named in ["wheels", "cran"] {
+            if self.dir.join(named).is_dir() {
+                c.args(["--build-context", &format!("{named}=./{named}")]);
+            }
+        }
+        c.args(extra).arg(".");
+        c
+    }
+
+    /// A build on another engine (`DOCKER_HOST`), or the main one.
+    pub fn build_at(&self, host: Option<&str>, spec: &str, extra: &[&str]) -> Build {
+        if host.is_some() {
+            return Build::new(self.build_command(host, spec, extra).output().expect("docker buildx build"));
+        }
         let mut c = docker();
         c.current_dir(&self.dir).args(["buildx", "build", "--progress=plain", "-f", spec, "-t", &self.tag]);
         for named in ["wheels", "cran"] {
@@ -349,6 +437,8 @@ pub struct Index {
     /// `http://GATEWAY:PORT`
     pub base: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// While set, requests wait (an install that hangs mid-way).
+    pub stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Index {
@@ -362,28 +452,38 @@ impl Index {
         let repos: Vec<(String, PathBuf)> = repos.iter().map(|(p, d)| (p.to_string(), d.clone())).collect();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log2 = log.clone();
+        let stall = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stall2 = stall.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                let mut line = String::new();
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                // skip the headers
-                let mut h = String::new();
-                while reader.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
-                    h.clear();
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-                log2.lock().unwrap().push(path.clone());
-                let (status, ctype, body) = Self::answer(&repos, &path);
-                let head =
-                    format!("HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
+                let (repos, log2, stall2) = (repos.clone(), log2.clone(), stall2.clone());
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    // skip the headers
+                    let mut h = String::new();
+                    while reader.read_line(&mut h).map(|n| n > 2).unwrap_or(false) {
+                        h.clear();
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    log2.lock().unwrap().push(path.clone());
+                    while stall2.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    let (status, ctype, body) = Self::answer(&repos, &path);
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&body));
+                });
             }
         });
-        Index { base: format!("http://{gw}:{port}"), log }
+        Index { base: format!("http://{gw}:{port}"), log, stall }
     }
 
     fn answer(repos: &[(String, PathBuf)], path: &str) -> (&'static str, &'static str, Vec<u8>) {
