@@ -174,12 +174,16 @@ fn a_step_that_fills_the_disk_fails_naming_it_and_the_engine_keeps_serving() {
     assert!(b.log.contains("No space left on device"), "{}", b.log);
     assert!(b.log.contains("step fill-disk:"), "the failure names the step:\n{}", b.log);
     assert!(on(&host).args(["info"]).output().unwrap().status.success(), "engine2 stopped answering");
-    let df = String::from_utf8_lossy(
-        &std::process::Command::new("df").args(["--output=avail", "-B1M", "/var/lib/strata-engine2"]).output().unwrap().stdout,
-    )
-    .to_string();
-    let avail: u64 = df.lines().nth(1).unwrap_or("0").trim().parse().unwrap_or(0);
-    assert!(avail > 1024, "the failed step's data was not released: {avail} MB free");
+    // The engine releases the failed step's snapshot on its own, shortly.
+    let free = || {
+        let out = std::process::Command::new("df").args(["--output=avail", "-B1M", "/var/lib/strata-engine2"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap_or("0").trim().parse::<u64>().unwrap_or(0)
+    };
+    let t0 = Instant::now();
+    while free() < 1024 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(free() >= 1024, "the failed step's data was not released: {} MB free", free());
     let ok = python_project("after-fill", &format!("[image]\nbase = \"strata-test/busybox:latest\"\n[[step]]\nname = \"small\"\nrun = \"echo {n} > /small\"\noutputs = [\"/small\"]\n"), &[]);
     ok.build_at(Some(&host), "strata.toml", &[]).assert_ok();
 }
