@@ -155,7 +155,7 @@ fn ml_service_models_through_cache_mounts() {
     p.write("scripts/fetch_models.py", &format!("{script}\n# {}\n", nonce()));
     let b = p.build(&args).assert_ok();
     assert!(b.log.contains("cache hit: sentence-transformers/all-MiniLM-L6-v2"), "{}", b.log);
-    assert!(b.cached("python: pip install"), "{}", b.log);
+    assert!(b.cached("python: uv install"), "{}", b.log);
 }
 
 #[test]

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bollard_buildkit_proto::pb;
-use pb::file_action::Action;
 
+use super::fileop::{FileOp, On};
 use super::{input, Graph, Lines, Output};
 use crate::plan::{ContextFilter, FileSource, Mount, NoCache, Op, Owner, Plan, Sharing, StageBase, DEFAULT_PATH};
 use crate::platform::Platform;
@@ -285,28 +285,16 @@ impl Lowering<'_> {
     /// A scratch state holding `paths` copied from `src` at the same
     /// relative locations (or, with `contents`, the contents of one dir).
     fn copy_into_scratch(&mut self, src: Output, paths: &[String], name: &str, contents: bool) -> Output {
-        let actions: Vec<pb::FileAction> = paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let rel = p.trim_end_matches('/');
-                let dest = if contents { "/".to_string() } else { format!("/{rel}") };
-                pb::FileAction {
-                    // The first copy starts from scratch (-1); each next one
-                    // builds on the previous action's result.
-                    input: if i == 0 { -1 } else { 1 + (i as i64 - 1) },
-                    secondary_input: 0,
-                    output: if i + 1 == paths.len() { 0 } else { -1 },
-                    action: Some(Action::Copy(copy_action(format!("/{rel}"), dest, None))),
-                }
-            })
-            .collect();
-        let op = pb::Op {
-            inputs: vec![input(&src)],
-            platform: self.platform(),
-            op: Some(pb::op::Op::File(pb::FileOp { actions })),
-            ..Default::default()
-        };
+        let mut f = FileOp::new();
+        let from = f.input(&src);
+        for (i, p) in paths.iter().enumerate() {
+            let rel = p.trim_end_matches('/');
+            let dest = if contents { "/".to_string() } else { format!("/{rel}") };
+            // The first copy starts from scratch; each next one builds on
+            // the previous one's result.
+            f.copy(if i == 0 { On::Scratch } else { On::Previous }, from, format!("/{rel}"), dest, None);
+        }
+        let op = f.finish(self.platform());
         self.g.add(op, name, None)
     }
 
@@ -331,76 +319,32 @@ impl Lowering<'_> {
         let from = self.source(from);
         let (workdir, wd_owner) = self.plan.workdir.clone();
         let inside = dest.starts_with(&format!("{}/", workdir.trim_end_matches('/')));
-        let mut actions = Vec::new();
+        let mut f = FileOp::new();
+        let src_input = f.input(&from);
         if inside {
-            actions.push(pb::FileAction {
-                input: -1,
-                secondary_input: -1,
-                output: -1,
-                action: Some(Action::Mkdir(pb::FileActionMkDir {
-                    path: workdir,
-                    mode: 0o755,
-                    make_parents: true,
-                    owner: wd_owner.map(chown),
-                    timestamp: -1,
-                })),
-            });
+            f.mkdir(On::Scratch, workdir, 0o755, wd_owner);
         }
-        actions.push(pb::FileAction {
-            // after the mkdir (inputs.len() + its index), or on scratch
-            input: if inside { 1 } else { -1 },
-            secondary_input: 0,
-            output: 0,
-            action: Some(Action::Copy(copy_action(src.clone(), dest.clone(), *owner))),
-        });
-        let op = pb::Op {
-            inputs: vec![input(&from)],
-            platform: self.platform(),
-            op: Some(pb::op::Op::File(pb::FileOp { actions })),
-            ..Default::default()
-        };
+        f.copy(if inside { On::Previous } else { On::Scratch }, src_input, src.clone(), dest.clone(), *owner);
+        let op = f.finish(self.platform());
         self.g.add(op, name, lines)
     }
 
     /// A scratch state holding files strata writes (mkfile), e.g. a layer
     /// group's pins: their content is the consuming op's cache key.
     fn generated(&mut self, files: &[(String, String)]) -> Output {
-        let actions = files
-            .iter()
-            .enumerate()
-            .map(|(i, (name, text))| pb::FileAction {
-                input: if i == 0 { -1 } else { i as i64 - 1 },
-                secondary_input: -1,
-                output: if i + 1 == files.len() { 0 } else { -1 },
-                action: Some(Action::Mkfile(pb::FileActionMkFile {
-                    path: format!("/{name}"),
-                    mode: 0o644,
-                    data: text.as_bytes().to_vec(),
-                    owner: None,
-                    timestamp: 0,
-                })),
-            })
-            .collect();
-        let op = pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions })), ..Default::default() };
+        let mut f = FileOp::new();
+        for (i, (name, text)) in files.iter().enumerate() {
+            f.mkfile(if i == 0 { On::Scratch } else { On::Previous }, format!("/{name}"), text.as_bytes().to_vec());
+        }
+        let op = f.finish(self.platform());
         self.g.add(op, "", None)
     }
 
     /// A scratch state holding `/cache` with the given owner and mode.
     fn cache_base(&mut self, owner: Option<Owner>, mode: Option<u32>) -> Output {
-        let action = pb::FileAction {
-            input: -1,
-            secondary_input: -1,
-            output: 0,
-            action: Some(Action::Mkdir(pb::FileActionMkDir {
-                path: "/cache".into(),
-                mode: mode.unwrap_or(0o755) as i32,
-                make_parents: true,
-                owner: owner.map(chown),
-                timestamp: -1,
-            })),
-        };
-        let op =
-            pb::Op { platform: self.platform(), op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })), ..Default::default() };
+        let mut f = FileOp::new();
+        f.mkdir(On::Scratch, "/cache".into(), mode.unwrap_or(0o755) as i32, owner);
+        let op = f.finish(self.platform());
         self.g.add(op, "cache dir", None)
     }
 
@@ -517,18 +461,11 @@ impl Lowering<'_> {
             }
             Op::Copy { name, from, src, dest, owner, .. } => {
                 let from = self.source(from);
-                let action = pb::FileAction {
-                    input: 0,
-                    secondary_input: 1,
-                    output: 0,
-                    action: Some(Action::Copy(copy_action(src.clone(), dest.clone(), *owner))),
-                };
-                let op = pb::Op {
-                    inputs: vec![input(&state), input(&from)],
-                    platform: self.platform(),
-                    op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })),
-                    ..Default::default()
-                };
+                let mut f = FileOp::new();
+                let base = f.input(&state);
+                let src_input = f.input(&from);
+                f.copy(On::Input(base), src_input, src.clone(), dest.clone(), *owner);
+                let op = f.finish(self.platform());
                 self.g.add(op, name, lines)
             }
             Op::Merge { name, layers, .. } => {
@@ -555,24 +492,10 @@ impl Lowering<'_> {
                 self.g.add(op, name, lines)
             }
             Op::Mkdir { name, path, owner, .. } => {
-                let action = pb::FileAction {
-                    input: 0,
-                    secondary_input: -1,
-                    output: 0,
-                    action: Some(Action::Mkdir(pb::FileActionMkDir {
-                        path: path.clone(),
-                        mode: 0o755,
-                        make_parents: true,
-                        owner: owner.map(chown),
-                        timestamp: -1,
-                    })),
-                };
-                let op = pb::Op {
-                    inputs: vec![input(&state)],
-                    platform: self.platform(),
-                    op: Some(pb::op::Op::File(pb::FileOp { actions: vec![action] })),
-                    ..Default::default()
-                };
+                let mut f = FileOp::new();
+                let base = f.input(&state);
+                f.mkdir(On::Input(base), path.clone(), 0o755, *owner);
+                let op = f.finish(self.platform());
                 self.g.add(op, name, lines)
             }
         }
@@ -586,27 +509,6 @@ fn bind_ro(input_idx: usize, target: &str) -> pb::Mount {
         output: -1,
         readonly: true,
         mount_type: pb::MountType::Bind as i32,
-        ..Default::default()
-    }
-}
-
-fn chown(Owner { uid, gid }: Owner) -> pb::ChownOpt {
-    use pb::user_opt::User;
-    pb::ChownOpt { user: Some(pb::UserOpt { user: Some(User::ById(uid)) }), group: Some(pb::UserOpt { user: Some(User::ById(gid)) }) }
-}
-
-fn copy_action(src: String, dest: String, owner: Option<Owner>) -> pb::FileActionCopy {
-    pb::FileActionCopy {
-        src,
-        dest,
-        owner: owner.map(chown),
-        mode: -1,
-        follow_symlink: true,
-        dir_copy_contents: true,
-        create_dest_path: true,
-        allow_wildcard: true,
-        allow_empty_wildcard: false,
-        timestamp: -1,
         ..Default::default()
     }
 }
@@ -755,7 +657,7 @@ copy = ["app.py", "templates/"]
             .iter()
             .find_map(|o| match &o.op {
                 Some(pb::op::Op::File(f)) => f.actions.iter().find_map(|a| match &a.action {
-                    Some(Action::Mkdir(d)) if d.path == "/cache" => Some(d.clone()),
+                    Some(pb::file_action::Action::Mkdir(d)) if d.path == "/cache" => Some(d.clone()),
                     _ => None,
                 }),
                 _ => None,

@@ -7,6 +7,7 @@
 //! same plan always gives the same bytes.
 
 mod encode;
+pub mod fileop;
 pub mod lower;
 
 use std::collections::{BTreeMap, HashSet};
