@@ -18,23 +18,35 @@
 #   scripts/engine2.sh restart  kill -9 dockerd and containerd, then start: a crash
 #   scripts/engine2.sh wipe     stop, and drop the disk (empty cache and images)
 #   scripts/engine2.sh env      `export DOCKER_HOST=...` lines
+#
+# STRATA_E2_NAME=classic STRATA_E2_STORE=classic scripts/engine2.sh ... runs
+# another instance the same way (paths, bridge and logs by that name) with
+# the classic image store (no MergeOp): the e2e suite's classic lane.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
-E2_RUN=/run/strata-engine2
-E2_LIB=/var/lib/strata-engine2
-E2_IMG=/var/lib/strata-engine2.img
+NAME=${STRATA_E2_NAME:-engine2}
+STORE=${STRATA_E2_STORE:-containerd}
+case $NAME in
+    engine2) NET=251 ;;
+    classic) NET=252 ;;
+    *) die "STRATA_E2_NAME: engine2 or classic" ;;
+esac
+E2_RUN=/run/strata-$NAME
+E2_LIB=/var/lib/strata-$NAME
+E2_IMG=/var/lib/strata-$NAME.img
 E2_SOCK=$E2_RUN/docker.sock
-E2_JSON=/etc/docker/daemon-engine2.json
+E2_JSON=/etc/docker/daemon-$NAME.json
 CTRD_SOCK=$E2_RUN/containerd.sock
 CTRD_PID=$E2_RUN/containerd.pid
 DOCKERD_PID=$E2_RUN/dockerd.pid
-BRIDGE=strata-e2
-BRIDGE_ADDR=172.31.251.1/24
-BRIDGE_NET=172.31.251.0/24
+BRIDGE=strata-$NAME
+BRIDGE=${BRIDGE:0:15}
+BRIDGE_ADDR=172.31.$NET.1/24
+BRIDGE_NET=172.31.$NET.0/24
 DOCKER=$STRATA_PREFIX/usr/bin/docker
 SIZE_GB=${STRATA_ENGINE2_GB:-8}
 
@@ -44,7 +56,7 @@ mount_disk() {
     mountpoint -q "$E2_LIB" && return
     mkdir -p "$E2_LIB"
     if [[ ! -f $E2_IMG ]]; then
-        log "engine2: a ${SIZE_GB} GB disk at $E2_IMG"
+        log "$NAME: a ${SIZE_GB} GB disk at $E2_IMG"
         truncate -s "${SIZE_GB}G" "$E2_IMG"
         mkfs.ext4 -q -F "$E2_IMG"
     fi
@@ -67,7 +79,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 EOF
     cat >"$E2_JSON" <<EOF
 {
-  "features": { "containerd-snapshotter": true },
+  "features": { "containerd-snapshotter": $([[ $STORE == containerd ]] && echo true || echo false) },
   "data-root": "$E2_LIB/docker",
   "exec-root": "$E2_RUN/exec",
   "pidfile": "$DOCKERD_PID",
@@ -77,7 +89,7 @@ EOF
   "iptables": false,
   "ip-masq": false,
   "mtu": $(strata_host_mtu),
-  "cgroup-parent": "/strata-engine2",
+  "cgroup-parent": "/strata-$NAME",
   "insecure-registries": ["127.0.0.1:5000", "localhost:5000"],
   "builder": { "gc": { "enabled": true, "defaultReservedSpace": "1GB", "defaultMaxUsedSpace": "5GB", "defaultMinFreeSpace": "512MB" } }
 }
@@ -104,9 +116,9 @@ start_containerd() {
         return
     fi
     rm -f "$CTRD_PID" "$CTRD_SOCK" "$CTRD_SOCK.ttrpc"
-    printf '\n==== containerd start %s ====\n' "$(date -Is)" >>"$STRATA_LOG/engine2-containerd.log"
+    printf '\n==== containerd start %s ====\n' "$(date -Is)" >>"$STRATA_LOG/$NAME-containerd.log"
     PATH=$STRATA_PREFIX/usr/bin:$STRATA_PREFIX/usr/sbin:$PATH setsid "$STRATA_PREFIX/usr/bin/containerd" \
-        --config "$E2_RUN/containerd.toml" </dev/null >>"$STRATA_LOG/engine2-containerd.log" 2>&1 8>&- 9>&- &
+        --config "$E2_RUN/containerd.toml" </dev/null >>"$STRATA_LOG/$NAME-containerd.log" 2>&1 8>&- 9>&- &
     echo $! >"$CTRD_PID"
     local _
     for _ in $(seq 1 60); do
@@ -114,24 +126,24 @@ start_containerd() {
         strata_pid_alive "$CTRD_PID" containerd || break
         sleep 0.5
     done
-    tail -n 40 "$STRATA_LOG/engine2-containerd.log" >&2
-    die "engine2 containerd did not come up"
+    tail -n 40 "$STRATA_LOG/$NAME-containerd.log" >&2
+    die "$NAME containerd did not come up"
 }
 
 start_dockerd() {
     if ! strata_pid_alive "$DOCKERD_PID" dockerd; then
         rm -f "$DOCKERD_PID" "$E2_SOCK"
-        printf '\n==== dockerd start %s ====\n' "$(date -Is)" >>"$STRATA_LOG/engine2-dockerd.log"
+        printf '\n==== dockerd start %s ====\n' "$(date -Is)" >>"$STRATA_LOG/$NAME-dockerd.log"
         PATH=$STRATA_PREFIX/usr/bin:$STRATA_PREFIX/usr/sbin:$PATH setsid "$STRATA_PREFIX/usr/sbin/dockerd" \
-            --config-file "$E2_JSON" </dev/null >>"$STRATA_LOG/engine2-dockerd.log" 2>&1 8>&- 9>&- &
+            --config-file "$E2_JSON" </dev/null >>"$STRATA_LOG/$NAME-dockerd.log" 2>&1 8>&- 9>&- &
     fi
     local _
     for _ in $(seq 1 90); do
         answers && return
         sleep 1
     done
-    tail -n 60 "$STRATA_LOG/engine2-dockerd.log" >&2
-    die "engine2 dockerd did not answer on $E2_SOCK within 90 s"
+    tail -n 60 "$STRATA_LOG/$NAME-dockerd.log" >&2
+    die "$NAME dockerd did not answer on $E2_SOCK within 90 s"
 }
 
 cmd_up() {
@@ -142,7 +154,7 @@ cmd_up() {
     setup_network
     start_containerd
     start_dockerd
-    log "engine2: running on unix://$E2_SOCK"
+    log "$NAME ($STORE store): running on unix://$E2_SOCK"
 }
 
 kill9() {
@@ -154,8 +166,8 @@ kill9() {
 }
 
 cmd_down() {
-    strata_stop_pid "$DOCKERD_PID" dockerd "engine2 dockerd"
-    strata_stop_pid "$CTRD_PID" containerd "engine2 containerd"
+    strata_stop_pid "$DOCKERD_PID" dockerd "$NAME dockerd"
+    strata_stop_pid "$CTRD_PID" containerd "$NAME containerd"
 }
 
 case ${1:-up} in
@@ -169,7 +181,7 @@ case ${1:-up} in
         grep " $E2_LIB/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l
         ! mountpoint -q "$E2_LIB" || umount -l "$E2_LIB"
         rm -f "$E2_IMG"
-        log "engine2: wiped"
+        log "$NAME: wiped"
         ;;
     env)
         echo "export DOCKER_HOST=unix://$E2_SOCK"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: sets up the engine and base images (idempotent, reuses a
-# running engine), builds the frontend image from this checkout, then
-# `cargo test` (unit tests + e2e through real BuildKit).
+# Runs every test: the gates, then sets up the engine, base images and the
+# frontend image from this checkout (idempotent, reuses a running engine),
+# then `cargo test`: unit tests, the offline suites and the e2e suite
+# through real BuildKit on the main lane (Docker 28.5, containerd store),
+# then the e2e suite again on two more engines: Docker 28.5 with the classic
+# store, and Debian 12's Docker 20.10 (BuildKit v0.8). Each lane runs the
+# tests its engine supports (`gate!` in tests/e2e).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Gates first: they take seconds and fail fast.
@@ -12,8 +16,13 @@ bash scripts/setup.sh
 # e2e tests fail (not skip) without an engine when CI=true.
 cargo test --locked
 
-# Old-engine lane: Debian 12's Docker 20.10 (BuildKit v0.8, no MergeOp)
-# side by side with the main engine builds the examples through the same
-# frontend image (the linear chain).
-bash scripts/old-engine-test.sh --all
+# The classic image store (no MergeOp): the linear chain. The core,
+# context, errors, targets, layer and example tests.
+STRATA_LANE=classic cargo test --locked --test e2e -- \
+    core:: args:: context:: errors:: targets:: layers:: examples::tf_service examples::media_server python::pyproject_and_uv_lock
+# BuildKit v0.8 (no MergeOp, no subrequests, no framed errors): what the
+# old-engine lane always covered, now as the same Rust tests.
+STRATA_LANE=old cargo test --locked --test e2e -- \
+    core::hello_example_builds_and_runs core::python_web_serves_and_keeps_build_tools_out args:: examples::media_server
 bash scripts/old-engine.sh down
+STRATA_E2_NAME=classic bash scripts/engine2.sh down

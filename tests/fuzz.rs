@@ -33,7 +33,8 @@ fn corpus() -> Vec<String> {
                 if p.is_dir() && !p.ends_with("wheels") && !p.ends_with("cran") {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "toml") {
-                    out.push(std::fs::read_to_string(&p).unwrap());
+                    // some bad specs are not UTF-8 on purpose
+                    out.push(String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned());
                 }
             }
         }

@@ -1,14 +1,8 @@
-//! `strata init` as a new user meets it: on projects shaped after public
-//! services (tests/fixtures/init, written for these tests), init writes a
-//! spec, the spec builds unedited through real BuildKit, the container
-//! starts and the service answers. The base image is swapped for the local
-//! Debian python with `--build-arg BASE=...`, as every e2e test does.
+//! `strata init` as a new user meets it: on fixture projects shaped after
+//! public services, init writes a spec that builds unedited, the container
+//! starts and the service answers.
 
-mod common;
-
-use common::*;
-
-const PY: &str = "BASE=strata-test/python:3.11";
+use super::common::*;
 
 fn init(p: &Project) -> String {
     let _ = std::fs::remove_file(p.dir.join("strata.toml"));
@@ -30,9 +24,7 @@ fn build(p: &Project, spec: &str) {
 /// .dockerignore keeps a log and notes out.
 #[test]
 fn flask_app_from_its_dockerfile() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let p = Project::from_dir("tests/fixtures/init/flask-boot");
     let spec = init(&p);
     assert!(spec.contains("entrypoint = [\"./boot.sh\"]") && spec.contains("\"gunicorn==23.0.0\""), "{spec}");
@@ -50,9 +42,7 @@ fn flask_app_from_its_dockerfile() {
 /// fail without it).
 #[test]
 fn django_with_native_deps_node_assets_and_collectstatic() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let p = Project::from_dir("tests/fixtures/init/django-native");
     let spec = init(&p);
     build(&p, &spec);
@@ -70,9 +60,7 @@ fn django_with_native_deps_node_assets_and_collectstatic() {
 /// server, with no Dockerfile: init finds the lock and the script.
 #[test]
 fn uv_service_from_its_project_script() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let p = Project::from_dir("tests/fixtures/init/uv-service");
     let spec = init(&p);
     assert!(spec.contains("cmd = [\"tinyserve\"]"), "{spec}");
@@ -85,9 +73,7 @@ fn uv_service_from_its_project_script() {
 /// member: init picks the lock, the member and the command.
 #[test]
 fn poetry_project_and_uv_workspace_member() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let p = Project::from_dir("tests/fixtures/projects/poetry-app");
     let spec = init(&p);
     assert!(spec.contains("lock = \"poetry.lock\""), "{spec}");

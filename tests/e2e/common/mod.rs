@@ -18,6 +18,26 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+/// Starts the lane's engine when it is not the main one, and gives it the
+/// images the tests build on (the main engine builds strata:dev).
+fn lane_up() -> Result<(), String> {
+    let (script, env): (&str, &[(&str, &str)]) = match lane() {
+        Lane::Containerd => return Ok(()),
+        Lane::Classic => ("scripts/engine2.sh", &[("STRATA_E2_NAME", "classic"), ("STRATA_E2_STORE", "classic")]),
+        Lane::Old => ("scripts/old-engine.sh", &[]),
+    };
+    let up = Command::new("bash").arg(repo().join(script)).arg("up").envs(env.iter().copied()).output().map_err(|e| e.to_string())?;
+    if !up.status.success() {
+        return Err(format!("{script} up failed:\n{}", String::from_utf8_lossy(&up.stderr)));
+    }
+    let img =
+        Command::new("bash").arg(repo().join("scripts/frontend-image.sh")).env_remove("DOCKER_HOST").output().map_err(|e| e.to_string())?;
+    if !img.status.success() {
+        return Err(format!("frontend image build failed:\n{}", String::from_utf8_lossy(&img.stderr)));
+    }
+    sync_images(lane().host().expect("a second engine"))
+}
+
 /// The second engine (scripts/engine2.sh: own data root on a small disk,
 /// own socket), up and holding strata:dev and the base images: its
 /// `DOCKER_HOST`. The fault tests kill and fill it; never the main engine.
@@ -47,9 +67,10 @@ pub fn sync_images(host: &str) -> Result<(), String> {
     for img in ["strata:dev", "strata-test/python:3.11", "strata-test/busybox:latest"] {
         let id = |h: Option<&str>| {
             let mut c = docker();
-            if let Some(h) = h {
-                c.env("DOCKER_HOST", h);
-            }
+            match h {
+                Some(h) => c.env("DOCKER_HOST", h),
+                None => c.env_remove("DOCKER_HOST"),
+            };
             c.args(["image", "inspect", "--format", "{{.Id}}", img]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
         let (here, there) = (id(None).map_err(|e| e.to_string())?, id(Some(host)).unwrap_or_default());
@@ -81,13 +102,101 @@ pub fn docker() -> Command {
     // Prefer the engine's CLI (28.5) over any older docker on PATH.
     let path = format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
     c.env("PATH", path);
+    if let Some(h) = lane().host() {
+        c.env("DOCKER_HOST", h);
+    }
     c
+}
+
+/// The engine the suite runs against (`STRATA_LANE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Containerd,
+    Classic,
+    Old,
+}
+
+/// What a test may need of its engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// MergeOp/DiffOp (the containerd image store).
+    MergeOp,
+    /// Multi-platform images and attestations exported to the store.
+    MultiPlatform,
+    /// `--call` subrequests, framed spec errors, Dockerfile 1.7 syntax
+    /// (COPY --exclude) in the built-in frontend: BuildKit >= v0.13.
+    ModernBuildkit,
+    /// The main lane only: tests that use the second engine, a registry,
+    /// or measure the engine itself (run once, not per lane).
+    Primary,
+}
+
+impl Lane {
+    pub fn host(self) -> Option<&'static str> {
+        match self {
+            Lane::Containerd => None,
+            Lane::Classic => Some("unix:///run/strata-classic/docker.sock"),
+            Lane::Old => Some("unix:///run/strata-old/docker.sock"),
+        }
+    }
+
+    pub fn has(self, f: Feature) -> bool {
+        match f {
+            Feature::MergeOp | Feature::MultiPlatform | Feature::Primary => self == Lane::Containerd,
+            Feature::ModernBuildkit => self != Lane::Old,
+        }
+    }
+}
+
+pub fn lane() -> Lane {
+    match std::env::var("STRATA_LANE").as_deref() {
+        Ok("classic") => Lane::Classic,
+        Ok("old") => Lane::Old,
+        Ok("containerd") | Err(_) => Lane::Containerd,
+        Ok(other) => panic!("STRATA_LANE={other}: containerd, classic or old"),
+    }
+}
+
+/// Whether a test can run here: an engine answers (else it skips, or fails
+/// under CI=true) and the lane has every feature it needs (else it skips,
+/// saying which).
+pub fn gate(needs: &[Feature]) -> bool {
+    if let Some(f) = needs.iter().find(|f| !lane().has(**f)) {
+        eprintln!("SKIP on the {:?} lane: needs {f:?}", lane());
+        return false;
+    }
+    engine()
+}
+
+/// `gate!(Feature, ...)`: return from the test unless the engine is there
+/// and has these features.
+macro_rules! gate {
+    ($($f:ident),*) => {
+        if !$crate::common::gate(&[$($crate::common::Feature::$f),*]) {
+            return;
+        }
+    };
+}
+
+/// The local base image the tests swap in for python images.
+pub const PY: &str = "BASE=strata-test/python:3.11";
+
+/// The strata CLI of this checkout.
+pub fn strata(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).current_dir(dir).output().unwrap()
+}
+
+/// The engine has the containerd image store (and so MergeOp).
+pub fn containerd_store() -> bool {
+    let out = docker().args(["info", "--format", "{{json .DriverStatus}}"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("io.containerd.snapshotter")
 }
 
 /// True when the engine is usable and the frontend image is fresh.
 pub fn engine() -> bool {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let r = READY.get_or_init(|| {
+        lane_up()?;
         let info = docker().args(["info", "--format", "{{.ServerVersion}}"]).output().map_err(|e| e.to_string())?;
         if !info.status.success() {
             return Err(format!("docker info failed: {}", String::from_utf8_lossy(&info.stderr)));

@@ -1,22 +1,11 @@
-//! Every example under examples/ built through real BuildKit, with the
-//! features it exercises checked on the image (see common/).
-//!
-//! Where an example's real base or packages cannot be had here (no Docker
-//! Hub, no TensorFlow/torch/CRAN), the test passes build args that swap in
-//! the local Debian python image and small stand-ins; each example's
-//! strata.toml says which.
+//! Every example of the repo, built and checked; and `strata init` on each of
+//! them.
 
-mod common;
-
-use common::*;
-
-const PY: &str = "BASE=strata-test/python:3.11";
+use super::common::*;
 
 #[test]
 fn tf_service_cpu_variant() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = Project::from_example("tf-service");
     let b = p.build(&["--target", "cpu", "--build-arg", "CPU_BASE=strata-test/python:3.11"]).assert_ok();
     assert!(b.log.contains("resolve image config for strata-test/python:3.11"), "the cpu variant's base is used:\n{}", b.log);
@@ -34,9 +23,7 @@ fn tf_service_cpu_variant() {
 
 #[test]
 fn media_server_native_step_secret_and_init() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = Project::from_example("media-server");
     let secret = format!("strata-license-{}", nonce());
     p.write("license.txt", &secret);
@@ -83,9 +70,7 @@ fn media_server_native_step_secret_and_init() {
 
 #[test]
 fn analytics_with_and_without_r_and_test_target() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = Project::from_example("analytics");
     // Without R: no R anywhere in the image; uv only in the builder.
     p.build(&["--build-arg", PY]).assert_ok();
@@ -116,9 +101,7 @@ fn analytics_with_and_without_r_and_test_target() {
 
 #[test]
 fn ml_service_models_through_cache_mounts() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = Project::from_example("ml-service");
     let args = ["--build-arg", PY, "--build-arg", "REQUIREMENTS=requirements-ci.txt", "--build-arg", "MODEL_SOURCE=stub"];
     let script = std::fs::read_to_string(p.dir.join("scripts/fetch_models.py")).unwrap();
@@ -160,9 +143,7 @@ fn ml_service_models_through_cache_mounts() {
 
 #[test]
 fn strata_init_writes_a_spec_that_builds_for_every_example() {
-    if !engine() {
-        return;
-    }
+    gate!();
     for name in ["hello", "python-web", "tf-service", "media-server", "analytics", "ml-service"] {
         let p = Project::from_example(name);
         std::fs::remove_file(p.dir.join("strata.toml")).unwrap();

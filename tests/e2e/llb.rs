@@ -1,21 +1,9 @@
-//! `strata llb` output, solved by the engine without the frontend: the
-//! Definition goes to BuildKit's Control.Solve through the Docker API (what
-//! `buildctl build --local context=. --local dockerfile=.` does against a
-//! buildkitd), and the image it exports has the same file tree as the one
-//! `docker buildx build` makes through `# syntax=strata:dev`.
-//!
-//! Image config is not part of an LLB Definition (a frontend returns it as
-//! result metadata), so only the file tree is compared; the config is
-//! checked to be BuildKit's bare default, which is what buildctl users get.
+//! `strata llb` output solved by the engine through BuildKit's Control API,
+//! as buildctl would, giving the frontend's file tree.
 
-mod common;
-#[path = "support/llbsolve.rs"]
-mod llbsolve;
-
-use std::collections::HashMap;
-
-use common::*;
+use super::common::*;
 use prost::Message;
+use std::collections::HashMap;
 
 fn solve_cli_llb(p: &Project, strata_args: &[&str], tag: &str) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -31,7 +19,7 @@ fn solve_cli_llb(p: &Project, strata_args: &[&str], tag: &str) {
         [("context".to_string(), p.dir.clone()), ("dockerfile".to_string(), p.dir.clone())].into();
     let attrs: HashMap<String, String> = [("name".to_string(), tag.to_string())].into();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let resp = rt.block_on(llbsolve::solve(def, locals, attrs)).unwrap_or_else(|e| panic!("solve: {e}"));
+    let resp = rt.block_on(super::llbsolve::solve(def, locals, attrs)).unwrap_or_else(|e| panic!("solve: {e}"));
     assert!(resp.contains_key("containerimage.digest"), "{resp:?}");
 }
 
@@ -63,9 +51,7 @@ fn same_tree_as_the_frontend(example: &str, build_args: &[&str]) {
 
 #[test]
 fn hello_llb_solved_by_the_engine() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     same_tree_as_the_frontend("hello", &[]);
 }
 
@@ -73,8 +59,6 @@ fn hello_llb_solved_by_the_engine() {
 /// so `wheels` comes from the context's wheels/ dir (the documented fallback).
 #[test]
 fn python_web_llb_solved_by_the_engine() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     same_tree_as_the_frontend("python-web", &["BASE=strata-test/python:3.11"]);
 }

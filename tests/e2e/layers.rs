@@ -1,10 +1,7 @@
-//! `[python] layers`: heavy packages in layers of their own, so a small
-//! pin bump leaves the big layer's digest (and its bytes) alone, and the
-//! layered venv equals a single install (see common/).
+//! Dependency layers: a small pin bump keeps the heavy layers, automatic
+//! groups with uv, `[system] layers`.
 
-mod common;
-
-use common::*;
+use super::common::*;
 
 fn layers(p: &Project) -> Vec<String> {
     p.inspect("{{range .RootFS.Layers}}{{println .}}{{end}}").lines().map(String::from).collect()
@@ -20,9 +17,7 @@ fn venv_tree(p: &Project) -> String {
 
 #[test]
 fn small_pin_bump_keeps_the_heavy_layer() {
-    if !engine() {
-        return;
-    }
+    gate!(MergeOp);
     let p = Project::from_dir("tests/fixtures/layers");
     p.build(&[]).assert_ok();
     assert_eq!(docker().args(["run", "--rm", &p.tag]).output().unwrap().stdout, b"2.1.3 1.16.0\n");
@@ -71,9 +66,7 @@ fn small_pin_bump_keeps_the_heavy_layer() {
 
 #[test]
 fn auto_groups_with_uv() {
-    if !engine() {
-        return;
-    }
+    gate!();
     // No `layers` key: strata puts numpy (known-heavy) in its own layer.
     let p = Project::from_dir("tests/fixtures/layers");
     let spec = std::fs::read_to_string(p.dir.join("strata.toml")).unwrap().replace("layers = [[\"numpy\"]]\n", "");
@@ -88,9 +81,7 @@ fn auto_groups_with_uv() {
 
 #[test]
 fn system_layers_keep_their_group_when_the_rest_changes() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = Project::from_example("hello");
     let spec = |pkgs: &str| {
         format!("# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/python:3.11\"\nentrypoint = [\"sh\"]\n[system]\npackages = [{pkgs}]\nlayers = [[\"libexpat1\"]]\n")

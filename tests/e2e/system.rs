@@ -1,87 +1,7 @@
-//! Where packages come from: `[python] index-url` / `extra-index-urls`
-//! (pip and uv against a real index over HTTP), the `dnf` manager (real dnf,
-//! local rpm repository) and `apk` (a stand-in: no Alpine repository or
-//! apk-tools here), and the npm/cargo/go cache presets.
+//! Package managers other than apt: dnf against a local rpm repository, apk
+//! with a stand-in.
 
-mod common;
-
-use common::*;
-
-/// Both installers fetch from the indexes the spec names: six from the
-/// primary, itsdangerous from the extra index only. pip needs the http host
-/// trusted (strata passes --trusted-host for http:// indexes it is given).
-#[test]
-fn index_url_and_extra_index_urls_with_pip_and_uv() {
-    if !engine() {
-        return;
-    }
-    for installer in ["pip", "uv"] {
-        // primary: six (and uv, for uv's tool venv); extra: the flask set.
-        let index =
-            Index::start(&[("primary", repo().join("tests/fixtures/layers/wheels")), ("extra", repo().join("examples/python-web/wheels"))]);
-        let p = Project::from_dir("tests/fixtures/indexes");
-        let args = [
-            "--build-arg".to_string(),
-            format!("INSTALLER={installer}"),
-            "--build-arg".to_string(),
-            format!("INDEX={}/primary/simple", index.base),
-            "--build-arg".to_string(),
-            format!("EXTRA={}/extra/simple", index.base),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let b = p.build(&args).assert_ok();
-        let asked = index.requests();
-        assert!(
-            asked.iter().any(|r| r.starts_with("/primary/simple/six")),
-            "{installer}: primary index not asked for six: {asked:?}\n{}",
-            b.log
-        );
-        assert!(asked.iter().any(|r| r.starts_with("/extra/simple/itsdangerous")), "{installer}: extra index not asked: {asked:?}");
-        assert!(
-            asked.iter().any(|r| r.starts_with("/extra/files/itsdangerous-2.2.0")),
-            "{installer}: itsdangerous not downloaded from the extra index: {asked:?}"
-        );
-        let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.16.0 2.2.0", "{installer}: {}", String::from_utf8_lossy(&out.stderr));
-        // the installer stays in the builder
-        assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0", "{installer}");
-    }
-}
-
-/// The npm, cargo and go presets: each mount is where the tool looks, the
-/// env points the tool there whatever the image's HOME/GOPATH, the content
-/// survives into the next run of the step, and none of it reaches the image.
-/// (No node, cargo or go toolchain image is reachable here: busybox stands
-/// in for the tools; what is under test is strata's mounts.)
-#[test]
-fn npm_cargo_go_cache_presets_persist_and_stay_out_of_the_image() {
-    if !engine() {
-        return;
-    }
-    let p = Project::from_example("hello");
-    let dirs = "/root/.npm /usr/local/cargo/registry /usr/local/cargo/git /root/.cargo/registry /root/.cargo/git /root/go/pkg/mod /root/.cache/go-build";
-    let run = format!(
-        "set -e; for d in {dirs}; do grep -q \\\" $d \\\" /proc/mounts || {{ echo \\\"not a mount: $d\\\"; exit 3; }}; n=$(cat $d/strata-runs 2>/dev/null || echo 0); echo $((n+1)) > $d/strata-runs; done; \
-         cat /root/.npm/strata-runs > runs.txt; echo $npm_config_cache $GOMODCACHE $GOCACHE > env.txt"
-    );
-    p.write(
-        "presets.toml",
-        &format!(
-            "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\n[[step]]\nname = \"tools\"\nrun = \"{run}\"\ncaches = [\"npm\", \"cargo\", \"go\"]\ninputs = [\"input.txt\"]\noutputs = [\"runs.txt\", \"env.txt\"]\n"
-        ),
-    );
-    p.write("input.txt", &format!("{}\n", nonce()));
-    p.build_file("presets.toml", &[]).assert_ok();
-    let first: u64 = p.run("cat", &["/app/runs.txt"]).parse().unwrap();
-    assert_eq!(p.run("cat", &["/app/env.txt"]), "/root/.npm /root/go/pkg/mod /root/.cache/go-build");
-    // editing the step's input re-runs it, on the same caches
-    p.write("input.txt", &format!("{}\n", nonce()));
-    let b = p.build_file("presets.toml", &[]).assert_ok();
-    assert!(!b.cached("step tools: set -e"), "{}", b.log);
-    let second: u64 = p.run("cat", &["/app/runs.txt"]).parse().unwrap();
-    assert_eq!(second, first + 1, "the npm cache did not keep its content between runs");
-    assert_eq!(p.run("sh", &["-c", "ls -d /root/.npm /usr/local/cargo /root/.cargo /root/go /root/.cache 2>/dev/null | wc -l"]), "0");
-}
+use super::common::*;
 
 /// A stand-in apk (no Alpine repository is reachable from here, and Debian
 /// ships no apk-tools): it refuses to run unless it gets the flags strata
@@ -133,9 +53,7 @@ fn manager_spec(base: &str, manager: &str, pkgs: &str, build: &str, marker_dir: 
 
 #[test]
 fn apk_manager_end_to_end_with_a_stand_in_apk() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let base = fake_apk_image();
     let p = Project::from_example("hello");
     let run_id = nonce();
@@ -169,9 +87,7 @@ fn apk_manager_end_to_end_with_a_stand_in_apk() {
 /// (strata-test/dnf, scripts/base-images.sh).
 #[test]
 fn dnf_manager_end_to_end_with_a_local_rpm_repository() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let base = "strata-test/dnf:latest";
     let have = docker().args(["image", "inspect", base]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(have, "{base} missing: run scripts/base-images.sh");

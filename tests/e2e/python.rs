@@ -1,14 +1,9 @@
-//! Python projects as people write them, built through real BuildKit:
-//! uv projects that are packages, a uv workspace with a path dependency,
-//! poetry, hash-pinned requirement files, a pyproject.toml without a lock,
-//! inline packages. The fixtures under tests/fixtures/projects are ours,
-//! shaped after public projects; their dependencies come from PyPI.
+//! Python projects as people write them: requirement files, indexes, uv.lock,
+//! uv workspaces and path dependencies, poetry, hashed requirements, lock-
+//! less pyproject.toml, inline packages, the project installed as a wheel or
+//! editable.
 
-mod common;
-
-use common::*;
-
-const PY: &str = "BASE=strata-test/python:3.11";
+use super::common::*;
 
 fn project(fixture: &str, spec: &str) -> Project {
     let p = Project::from_dir(&format!("tests/fixtures/projects/{fixture}"));
@@ -22,15 +17,68 @@ fn assert_no_residue(p: &Project) {
     assert_eq!(left, "", "strata left files in the image");
 }
 
+#[test]
+fn pyproject_and_uv_lock_install_with_uv_sync() {
+    gate!();
+    let p = Project::from_dir("tests/fixtures/uvlock");
+    let b = p.build(&[]).assert_ok();
+    assert!(b.log.contains("python: uv sync uv.lock"), "{}", b.log);
+    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lock  ok"), "{}", String::from_utf8_lossy(&out.stdout));
+    // uv and pip stay in the builder
+    assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0");
+    // the lock is the install's cache key: editing the app keeps it cached
+    p.write("app/__main__.py", &format!("print('edited {}')\n", nonce()));
+    let b = p.build(&[]).assert_ok();
+    assert!(b.cached("python: uv sync uv.lock"), "{}", b.log);
+}
+
+/// Both installers fetch from the indexes the spec names: six from the
+/// primary, itsdangerous from the extra index only. pip needs the http host
+/// trusted (strata passes --trusted-host for http:// indexes it is given).
+#[test]
+fn index_url_and_extra_index_urls_with_pip_and_uv() {
+    gate!();
+    for installer in ["pip", "uv"] {
+        // primary: six (and uv, for uv's tool venv); extra: the flask set.
+        let index =
+            Index::start(&[("primary", repo().join("tests/fixtures/layers/wheels")), ("extra", repo().join("examples/python-web/wheels"))]);
+        let p = Project::from_dir("tests/fixtures/indexes");
+        let args = [
+            "--build-arg".to_string(),
+            format!("INSTALLER={installer}"),
+            "--build-arg".to_string(),
+            format!("INDEX={}/primary/simple", index.base),
+            "--build-arg".to_string(),
+            format!("EXTRA={}/extra/simple", index.base),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let b = p.build(&args).assert_ok();
+        let asked = index.requests();
+        assert!(
+            asked.iter().any(|r| r.starts_with("/primary/simple/six")),
+            "{installer}: primary index not asked for six: {asked:?}\n{}",
+            b.log
+        );
+        assert!(asked.iter().any(|r| r.starts_with("/extra/simple/itsdangerous")), "{installer}: extra index not asked: {asked:?}");
+        assert!(
+            asked.iter().any(|r| r.starts_with("/extra/files/itsdangerous-2.2.0")),
+            "{installer}: itsdangerous not downloaded from the extra index: {asked:?}"
+        );
+        let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.16.0 2.2.0", "{installer}: {}", String::from_utf8_lossy(&out.stderr));
+        // the installer stays in the builder
+        assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0", "{installer}");
+    }
+}
+
 /// A uv project that is a package (hatchling, src layout, a console
 /// script, a readme): the dependencies come from the lock, the project is
 /// built as a wheel and installed non-editable in a layer of its own, so a
 /// code edit re-runs only that.
 #[test]
 fn uv_project_is_installed_as_a_package() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = project(
         "uv-package",
         "[image]\nbase = \"${BASE}\"\ncmd = [\"greet\"]\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\n[app]\ncopy = [\".\"]\n",
@@ -61,9 +109,7 @@ fn uv_project_is_installed_as_a_package() {
 /// the context.
 #[test]
 fn uv_workspace_member_with_a_path_dependency() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = project(
         "uv-workspace",
         "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\npackage = \"api\"\n[app]\ncopy = [\".\"]\n",
@@ -83,9 +129,7 @@ fn uv_workspace_member_with_a_path_dependency() {
 /// `compat` extra is in, the dev group is not.
 #[test]
 fn poetry_lock_is_exported_and_installed() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = project(
         "poetry-app",
         "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"poetry.lock\"\nextras = [\"compat\"]\n[app]\ncopy = [\".\"]\n",
@@ -104,9 +148,7 @@ fn poetry_lock_is_exported_and_installed() {
 /// install leaves no mount point in the image.
 #[test]
 fn hash_pinned_requirements_with_layers_install_with_uv_and_pip() {
-    if !engine() {
-        return;
-    }
+    gate!();
     for installer in ["uv", "pip"] {
         let p = project(
             "hashed-reqs",
@@ -125,9 +167,7 @@ fn hash_pinned_requirements_with_layers_install_with_uv_and_pip() {
 /// a wheel of its own; `packages` adds an inline specifier.
 #[test]
 fn pyproject_without_a_lock_with_an_extra_and_inline_packages() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = project(
         "pyproject-nolock",
         "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nextras = [\"server\"]\npackages = [\"certifi==2024.8.30\"]\n[app]\ncopy = [\".\"]\n",
@@ -148,9 +188,7 @@ fn pyproject_without_a_lock_with_an_extra_and_inline_packages() {
 /// leaves nothing of the installer or its cache.
 #[test]
 fn editable_project_points_at_the_app_copy() {
-    if !engine() {
-        return;
-    }
+    gate!();
     let p = project(
         "uv-package",
         "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\neditable = true\n[app]\ncopy = [\".\"]\n",

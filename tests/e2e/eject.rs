@@ -1,15 +1,7 @@
-//! `strata dockerfile`: the ejected Dockerfile, built by the engine's
-//! built-in Dockerfile frontend, gives the same image as the strata build:
-//! the same file tree (path, type, mode, owner, size, content, link target)
-//! and the same config (env, user, workdir, entrypoint, cmd, ports,
-//! healthcheck, stop signal). Timestamps are not compared, nor are the logs
-//! apt and dpkg write with the time of the run in them.
+//! `strata dockerfile`: the ejected Dockerfile, built by the built-in
+//! frontend, gives the same file tree and config as the strata build.
 
-mod common;
-
-use common::*;
-
-const PY: &str = "BASE=strata-test/python:3.11";
+use super::common::*;
 
 /// `strata_only`: extra flags for the strata build alone (step names differ
 /// from the ejected stage names).
@@ -49,26 +41,20 @@ fn same_image_both_ways(example: &str, args: &[&str], strata_only: &[&str], file
 
 #[test]
 fn hello_ejects_to_the_same_image() {
-    if !engine() {
-        return;
-    }
+    gate!(ModernBuildkit);
     same_image_both_ways("hello", &[], &[], &[]);
 }
 
 #[test]
 fn python_web_ejects_to_the_same_image() {
-    if !engine() {
-        return;
-    }
+    gate!(ModernBuildkit);
     same_image_both_ways("python-web", &["--build-arg", PY], &[], &[]);
 }
 
 /// Build packages, a native build step with a secret, init, healthcheck.
 #[test]
 fn media_server_ejects_to_the_same_image() {
-    if !engine() {
-        return;
-    }
+    gate!(ModernBuildkit);
     let args = ["--build-arg", PY, "--secret", "id=license_key,src=license.txt"];
     // Secret values are not in cache keys: without the filter the strata
     // build could reuse the step from another test's secret.
@@ -78,8 +64,6 @@ fn media_server_ejects_to_the_same_image() {
 /// uv (taken out of the wheelhouse's uv wheel) and auto dependency layers.
 #[test]
 fn analytics_ejects_to_the_same_image() {
-    if !engine() {
-        return;
-    }
+    gate!(ModernBuildkit);
     same_image_both_ways("analytics", &["--build-arg", PY], &[], &[]);
 }

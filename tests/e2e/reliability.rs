@@ -1,18 +1,13 @@
-//! Faults survived, on the real engines: the engine killed in the middle of
-//! a dependency install, the frontend killed in the middle of a solve, a
-//! step that fills the disk, ten concurrent builds sharing the package
-//! caches, a cancelled build. The destructive ones run on the second engine
-//! (scripts/engine2.sh: own data root on an 8 GB disk), never on the main
-//! one other tests use.
-
-mod common;
+//! Load and faults: many builds at once, killed frontends, the engine killed
+//! mid-install, a full disk, concurrent builds sharing caches, a cancelled
+//! build.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+
+use super::common::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use common::*;
 
 /// The engine2 tests kill or fill it: one at a time.
 static ENGINE2: Mutex<()> = Mutex::new(());
@@ -75,11 +70,16 @@ fn python_project(name: &str, spec: &str, files: &[(&str, &str)]) -> Project {
     p
 }
 
+/// These tests kill frontend processes; never overlap them with builds of
+/// other tests in this binary.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// dockerd and containerd killed (-9) while the dependency install waits
 /// on the index; restarted, the rebuild takes the layers finished before
 /// the crash from the cache, and no half-written image was tagged.
 #[test]
 fn engine_killed_mid_install_then_the_rebuild_keeps_earlier_layers() {
+    gate!(Primary);
     let Some(host) = engine2() else { return };
     let _g = lock();
     let idx = Index::start(&[("pypi", repo().join("tests/fixtures/layers/wheels"))]);
@@ -119,6 +119,7 @@ fn engine_killed_mid_install_then_the_rebuild_keeps_earlier_layers() {
 /// the engine runs the steps.)
 #[test]
 fn frontend_killed_mid_solve_fails_clearly_and_the_next_build_works() {
+    gate!(Primary);
     let Some(host) = engine2() else { return };
     let _g = lock();
     // a "registry" that accepts connections and never answers
@@ -162,6 +163,7 @@ fn frontend_killed_mid_solve_fails_clearly_and_the_next_build_works() {
 /// serving, gets its space back, and builds again.
 #[test]
 fn a_step_that_fills_the_disk_fails_naming_it_and_the_engine_keeps_serving() {
+    gate!(Primary);
     let Some(host) = engine2() else { return };
     let _g = lock();
     let n = nonce();
@@ -193,9 +195,7 @@ fn a_step_that_fills_the_disk_fails_naming_it_and_the_engine_keeps_serving() {
 /// alone without the cache.
 #[test]
 fn ten_concurrent_builds_sharing_package_caches_equal_sequential_ones() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let wheels = repo().join("tests/fixtures/layers/wheels");
     let n = nonce();
     let projects: Vec<Project> = (0..10)
@@ -235,9 +235,7 @@ fn ten_concurrent_builds_sharing_package_caches_equal_sequential_ones() {
 /// leaves nothing that breaks the next one.
 #[test]
 fn a_cancelled_build_leaves_nothing_that_breaks_the_next() {
-    if !engine() {
-        return;
-    }
+    gate!(Primary);
     let n = nonce();
     let p = python_project(
         "cancel",
@@ -252,4 +250,81 @@ fn a_cancelled_build_leaves_nothing_that_breaks_the_next() {
     assert!(!b.ok, "the interrupted build succeeded?\n{}", b.log);
     p.build(&["--build-arg", "SLEEP=0"]).assert_ok();
     assert_eq!(p.run("cat", &["/out"]), "done");
+}
+
+#[test]
+fn ten_different_builds_in_parallel_are_all_correct() {
+    gate!(Primary);
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let projects: Vec<Project> = (0..10)
+        .map(|i| {
+            let p = Project::from_example("hello");
+            // Different specs and different files per build: a mix-up
+            // between builds shows as a wrong greeting or message.
+            let spec = std::fs::read_to_string(p.dir.join("strata.toml")).unwrap().replace("hello from strata", &format!("hello {i}"));
+            p.write("strata.toml", &spec);
+            p.write("data/message.txt", &format!("message {i} {}\n", nonce()));
+            p
+        })
+        .collect();
+    let results: Vec<Build> = std::thread::scope(|s| {
+        let handles: Vec<_> = projects.iter().map(|p| s.spawn(move || p.build(&[]))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (p, b)) in projects.iter().zip(results).enumerate() {
+        assert!(b.ok, "build {i} failed:\n{}", b.log);
+        let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(out.starts_with(&format!("hello {i} (uid 1000)")) && out.contains(&format!("message {i} ")), "build {i} got: {out}");
+    }
+}
+
+#[test]
+fn killed_frontends_leave_the_engine_healthy() {
+    gate!(Primary);
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // The frontend lives only until it returns the LLB (tens of ms), so kill
+    // every strata frontend process in a tight loop while builds start.
+    let projects: Vec<Project> = (0..4)
+        .map(|i| {
+            let p = Project::from_example("hello");
+            p.write("data/message.txt", &format!("killed {i} {}\n", nonce()));
+            p
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Build> = std::thread::scope(|s| {
+        let killer = s.spawn(|| {
+            let mut kills = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                if std::process::Command::new("pkill")
+                    .args(["-9", "-f", "^/strata frontend"])
+                    .status()
+                    .map(|st| st.success())
+                    .unwrap_or(false)
+                {
+                    kills += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            kills
+        });
+        let handles: Vec<_> = projects.iter().map(|p| s.spawn(move || p.build(&["--no-cache"]))).collect();
+        let results = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(killer.join().unwrap() > 0, "no frontend was killed");
+        results
+    });
+    let failed = results.iter().filter(|b| !b.ok).count();
+    assert!(failed > 0, "killing frontends must fail their builds");
+    for b in results.iter().filter(|b| !b.ok) {
+        assert!(b.log.contains("exit code") || b.log.contains("137") || b.log.contains("killed") || b.log.contains("EOF"), "{}", b.log);
+    }
+    // The engine still answers and every project then builds correctly.
+    assert!(docker().args(["info"]).output().unwrap().status.success());
+    for (i, p) in projects.iter().enumerate() {
+        p.build(&[]).assert_ok();
+        let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("killed {i} ")), "project {i}");
+    }
 }
