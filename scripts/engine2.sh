@@ -30,9 +30,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 NAME=${STRATA_E2_NAME:-engine2}
 STORE=${STRATA_E2_STORE:-containerd}
+# The classic lane runs many builds at once: a bigger (sparse) disk.
 case $NAME in
-    engine2) NET=251 ;;
-    classic) NET=252 ;;
+    engine2) NET=251; DEFAULT_GB=8 ;;
+    classic) NET=252; DEFAULT_GB=24 ;;
     *) die "STRATA_E2_NAME: engine2 or classic" ;;
 esac
 E2_RUN=/run/strata-$NAME
@@ -48,7 +49,7 @@ BRIDGE=${BRIDGE:0:15}
 BRIDGE_ADDR=172.31.$NET.1/24
 BRIDGE_NET=172.31.$NET.0/24
 DOCKER=$STRATA_PREFIX/usr/bin/docker
-SIZE_GB=${STRATA_ENGINE2_GB:-8}
+SIZE_GB=${STRATA_ENGINE2_GB:-$DEFAULT_GB}
 
 answers() { timeout 10 "$DOCKER" -H "unix://$E2_SOCK" info >/dev/null 2>&1; }
 
@@ -91,7 +92,7 @@ EOF
   "mtu": $(strata_host_mtu),
   "cgroup-parent": "/strata-$NAME",
   "insecure-registries": ["127.0.0.1:5000", "localhost:5000"],
-  "builder": { "gc": { "enabled": true, "defaultReservedSpace": "1GB", "defaultMaxUsedSpace": "5GB", "defaultMinFreeSpace": "512MB" } }
+  "builder": { "gc": { "enabled": true, "defaultReservedSpace": "1GB", "defaultMaxUsedSpace": "$((SIZE_GB * 6 / 10))GB", "defaultMinFreeSpace": "512MB" } }
 }
 EOF
 }
@@ -178,7 +179,7 @@ case ${1:-up} in
         strata_lock "$E2_RUN"
         cmd_down
         # containers' mounts live below the data root
-        grep " $E2_LIB/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount -l
+        { grep " $E2_LIB/" /proc/mounts || true; } | awk '{print $2}' | sort -r | xargs -r umount -l
         ! mountpoint -q "$E2_LIB" || umount -l "$E2_LIB"
         rm -f "$E2_IMG"
         log "$NAME: wiped"

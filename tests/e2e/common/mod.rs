@@ -435,7 +435,12 @@ pub fn image_contains(tag: &str, needle: &str) -> bool {
 /// Runs a shell script with the engine's docker first on PATH.
 pub fn docker_sh(script: &str) -> String {
     let path = format!("/opt/strata-engine/root/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
-    let out = Command::new("sh").arg("-c").arg(script).env("PATH", path).output().unwrap();
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(script).env("PATH", path);
+    if let Some(h) = lane().host() {
+        c.env("DOCKER_HOST", h);
+    }
+    let out = c.output().unwrap();
     assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).to_string()
 }
