@@ -54,7 +54,7 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("project", &format!("{:?} editable={}", py.project, py.editable));
         line("package", py.package.as_ref().map(|p| p.value.as_str()).unwrap_or(""));
         // The pinned build tools: another version may install differently.
-        line("uv", crate::plan::UV_VERSION);
+        line("uv", crate::plan::python::uv_version(py));
         line("poetry", &format!("{} {}", crate::plan::POETRY_VERSION, crate::plan::POETRY_EXPORT_VERSION));
         line("pdm", crate::plan::PDM_VERSION);
         line("venv", &py.venv);
@@ -106,6 +106,17 @@ mod tests {
         assert_ne!(a, d(SPEC, "flask==3.0.2\n"));
         assert_eq!(a, d(&SPEC.replace("app.py", "main.py"), "flask==3.0.3\n"), "app code is not a dependency");
         assert_ne!(a, d(&SPEC.replace("python:3.11", "python:3.12"), "flask==3.0.3\n"));
+    }
+
+    /// The uv strata installs counts by its effective version: the pinned
+    /// default (so bumping strata's default changes the digest) or the
+    /// spec's `uv-version`.
+    #[test]
+    fn the_uv_version_counts() {
+        let a = d(SPEC, "flask==3.0.3\n");
+        let with = |v: &str| d(&SPEC.replace("[python]\n", &format!("[python]\nuv-version = \"{v}\"\n")), "flask==3.0.3\n");
+        assert_eq!(a, with(crate::plan::UV_VERSION), "the default is that version");
+        assert_ne!(a, with("0.13.10"), "another uv, another digest");
     }
 
     /// The deps image carries the image config: changing it changes the image.

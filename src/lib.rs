@@ -19,5 +19,6 @@ pub mod plan;
 pub mod platform;
 pub mod reference;
 pub mod request;
+pub mod sbom;
 pub mod spec;
 pub mod timefmt;

@@ -103,8 +103,66 @@ pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning>
             });
         }
     }
+    // Build-arg values and the image's env end up in the image config and
+    // the provenance; a secret belongs in `[[step]] secrets`.
+    let mut named: Vec<(&str, Span, &str)> = spec.arg_spans.iter().map(|(n, s)| (n.as_str(), s.clone(), "[args]")).collect();
+    for (k, _) in &spec.image.env {
+        named.push((k, key_span(source, k), "[image] env"));
+    }
+    for step in &spec.steps {
+        for (k, _) in &step.env {
+            named.push((k, key_span(source, k), "a [[step]] env"));
+        }
+    }
+    for (name, span, place) in named {
+        if looks_secret(name) {
+            out.push(Warning {
+                rule: "SecretInArg",
+                description: "A secret is passed as a build arg or env",
+                detail: format!(
+                    "`{name}` in {place} looks like a secret: its value is recorded in the image config or the build's provenance; pass it as `[[step]] secrets = [\"{}\"]` (`--secret id=…`) instead",
+                    name.to_ascii_lowercase()
+                ),
+                span,
+            });
+        }
+    }
     out.sort_by_key(|w| (w.span.start, w.rule));
     out
+}
+
+/// Names like `*_TOKEN`, `*PASSWORD*`, `*SECRET*`, `*_API_KEY` (but not a
+/// path to one: `*_FILE`, `*_PATH`).
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    if n.ends_with("_FILE") || n.ends_with("_PATH") || n.ends_with("_DIR") {
+        return false;
+    }
+    n == "TOKEN"
+        || n.ends_with("_TOKEN")
+        || n.contains("PASSWORD")
+        || n.contains("PASSWD")
+        || n.contains("SECRET")
+        || n.ends_with("API_KEY")
+        || n.ends_with("APIKEY")
+        || n.ends_with("PRIVATE_KEY")
+        || n.ends_with("ACCESS_KEY")
+}
+
+/// Where `key = ` is written (env tables carry no spans); the start of the
+/// file when it cannot be found.
+fn key_span(source: &str, key: &str) -> Span {
+    let mut from = 0;
+    while let Some(i) = source[from..].find(key) {
+        let at = from + i;
+        let before = source[..at].chars().next_back();
+        let after = source[at + key.len()..].trim_start_matches([' ', '\t', '"']);
+        if before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_') && after.starts_with('=') {
+            return at..at + key.len();
+        }
+        from = at + key.len();
+    }
+    0..0
 }
 
 #[cfg(test)]
@@ -129,6 +187,21 @@ mod tests {
         let src = "version = 1\n[image]\nbase = \"python:3.12\"\n[system]\npackages = [\"libpq5\", \"curl\"]\nbuild-packages = [\"libpq-dev\", \"curl\"]\n[app]\ncopy = [\"src/\"]\n";
         let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
         assert_eq!(check(&spec, src, &[]), vec![]);
+    }
+
+    #[test]
+    fn secrets_in_args_and_env() {
+        let src = "version = 1\n[args]\nGITHUB_TOKEN = \"\"\nPIP_INDEX = \"x\"\n[image]\nbase = \"busybox:1\"\nenv = { DB_PASSWORD = \"${GITHUB_TOKEN}\", DB_PASSWORD_FILE = \"/run/secrets/db\", PIP_INDEX = \"${PIP_INDEX}\" }\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let all = check(&spec, src, &[]);
+        let w: Vec<&Warning> = all.iter().filter(|w| w.rule == "SecretInArg").collect();
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert_eq!(&src[w[0].span.clone()], "GITHUB_TOKEN");
+        assert_eq!(&src[w[1].span.clone()], "DB_PASSWORD");
+        assert!(w[0].detail.contains("secrets = [\"github_token\"]"), "{}", w[0].detail);
+        for (n, secret) in [("API_KEY", true), ("AWS_SECRET_ACCESS_KEY", true), ("TOKENIZERS_PARALLELISM", false), ("KEYBOARD", false), ("SSL_CERT_FILE", false)] {
+            assert_eq!(looks_secret(n), secret, "{n}");
+        }
     }
 
     #[test]

@@ -19,11 +19,20 @@ const REQUIRED_LLB: &[(&str, &str, &str)] = &[
 
 pub struct Caps {
     llb: BTreeSet<String>,
+    api: BTreeSet<String>,
 }
 
 impl Caps {
     pub fn from_pong(p: &gw::PongResponse) -> Self {
-        Caps { llb: p.llb_caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect() }
+        let on = |caps: &[bollard_buildkit_proto::moby::buildkit::v1::apicaps::ApiCap]| {
+            caps.iter().filter(|c| c.enabled).map(|c| c.id.clone()).collect()
+        };
+        Caps { llb: on(&p.llb_caps), api: on(&p.frontend_api_caps) }
+    }
+
+    /// The gateway takes attestations in a result (BuildKit v0.11+).
+    pub fn attestations(&self) -> bool {
+        self.api.contains("reference.attestations")
     }
 
     /// MergeOp: independent layers (only with the containerd image store;

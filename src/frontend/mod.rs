@@ -11,6 +11,7 @@
 mod caps;
 mod errors;
 pub mod opts;
+mod sbom;
 mod subrequest;
 mod transport;
 
@@ -153,6 +154,17 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         resolved[pi].insert(r, res?.into_inner());
     }
 
+    // --sbom: strata's own SBOM, unless a scanner image is named (then
+    // BuildKit runs it on the result, as for any frontend).
+    let sbom = opts.sbom.as_deref().is_some_and(crate::sbom::wants_own_sbom) && caps.attestations();
+    if sbom {
+        // The lock's pinned archive hashes go in the SBOM.
+        let lock: Vec<String> =
+            spec.python.iter().flat_map(|p| p.lock.iter()).map(|l| l.value.clone()).filter(|l| !files.contains_key(l)).collect();
+        files.extend(read_context_files(client, opts, &lock).await?.into_iter().filter_map(|(p, d)| Some((p, d?))));
+    }
+    let mut attestations = std::collections::HashMap::new();
+
     let mut results = Vec::new();
     for (pi, platform) in platforms.iter().enumerate() {
         let images: BTreeMap<String, BaseImage> = resolved[pi]
@@ -188,12 +200,51 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             })
             .await?
             .into_inner();
-        results.push((
-            crate::platform::format(platform),
-            result_ref(res)?,
-            serde_json::to_vec(&config).unwrap_or_default(),
-            platform.clone(),
-        ));
+        let result = result_ref(res)?;
+        let id = crate::platform::format(platform);
+        if sbom {
+            let base_ref = plan.base_image(stage_idx);
+            let pb_platform = pb::Platform::from(platform);
+            let base = images.get(base_ref).zip(resolved[pi].get(base_ref)).map(|(img, res)| {
+                let def = crate::llb::image_definition(
+                    &img.source,
+                    Some(pb_platform.clone()),
+                    opts.image_resolve_mode.as_deref(),
+                    &format!("[strata] sbom: base {base_ref}"),
+                );
+                (base_ref.to_string(), res.digest.clone(), def)
+            });
+            let mut scan = sbom::Scan {
+                spec: &spec,
+                files: &files,
+                name: format!("{file} ({})", plan.stages[stage_idx].name),
+                platform: platform.clone(),
+                created: created.clone(),
+                base,
+                builder: false,
+            };
+            let mut list = vec![sbom::attestation(client, &result.id, &scan, crate::sbom::FILE_NAME).await?];
+            // BUILDKIT_SBOM_SCAN_STAGE: the builder too, as its own document.
+            if let Some(b) = plan.stage_named("builder").filter(|b| opts.sbom_scan_builder && *b != stage_idx) {
+                let lowered = lower::lower(&plan, &inputs, b);
+                let res = client
+                    .solve(gw::SolveRequest {
+                        definition: Some(lowered.definition),
+                        allow_result_return: true,
+                        allow_result_array_ref: true,
+                        cache_imports: opts.cache_imports.clone(),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                scan.name = format!("{file} (builder)");
+                scan.builder = true;
+                scan.base = None;
+                list.push(sbom::attestation(client, &result_ref(res)?.id, &scan, "sbom-builder.spdx.json").await?);
+            }
+            attestations.insert(id.clone(), gw::Attestations { attestation: list });
+        }
+        results.push((id, result, serde_json::to_vec(&config).unwrap_or_default(), platform.clone()));
     }
 
     // As the Dockerfile frontend does: one platform → a single ref (the
@@ -206,14 +257,14 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     if results.len() == 1 {
         let (_, r, config, _) = results.pop().expect("one result");
         metadata.insert("containerimage.config".to_string(), config);
-        return Ok(gw::Result { result: Some(gw::result::Result::Ref(r)), metadata, ..Default::default() });
+        return Ok(gw::Result { result: Some(gw::result::Result::Ref(r)), metadata, attestations });
     }
     let mut refs = std::collections::HashMap::new();
     for (id, r, config, _) in results {
         metadata.insert(format!("containerimage.config/{id}"), config);
         refs.insert(id, r);
     }
-    Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, ..Default::default() })
+    Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, attestations })
 }
 
 type Resolved = (usize, String, Result<tonic::Response<gw::ResolveImageConfigResponse>, tonic::Status>);

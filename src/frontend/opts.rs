@@ -26,6 +26,12 @@ pub struct BuildOpts {
     pub cache_imports: Vec<gw::CacheOptionsEntry>,
     /// `--build-arg SOURCE_DATE_EPOCH=…`: the image's timestamps.
     pub source_date_epoch: Option<i64>,
+    /// `attest:sbom` (`--sbom`, `--attest type=sbom,…`) or the build arg
+    /// `BUILDKIT_ATTEST_SBOM`: its CSV value when an SBOM is asked for.
+    pub sbom: Option<String>,
+    /// `BUILDKIT_SBOM_SCAN_STAGE`: `true` or a list naming `builder` adds
+    /// the builder stage's SBOM.
+    pub sbom_scan_builder: bool,
 }
 
 impl BuildOpts {
@@ -67,11 +73,19 @@ impl BuildOpts {
                         }
                     }
                     "cache-imports" => o.cache_imports = parse_cache_imports(&v),
+                    "attest:sbom" => o.sbom = Some(v),
                     _ => {}
                 }
             }
         }
         o.source_date_epoch = o.build_args.get("SOURCE_DATE_EPOCH").and_then(|v| v.trim().parse().ok());
+        if o.sbom.is_none() {
+            o.sbom = o.build_args.get("BUILDKIT_ATTEST_SBOM").cloned();
+        }
+        o.sbom_scan_builder = o.build_args.get("BUILDKIT_SBOM_SCAN_STAGE").is_some_and(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" => true,
+            other => other.split(',').any(|s| s.trim() == "builder"),
+        });
         o
     }
 }
@@ -112,5 +126,18 @@ mod tests {
         assert!(o.named_contexts.contains("wheels") && !o.named_contexts.contains("img"));
         assert_eq!(o.image_resolve_mode.as_deref(), Some("local"));
         assert_eq!(o.target, None);
+        assert_eq!(o.sbom, None);
+    }
+
+    #[test]
+    fn sbom_requests() {
+        let o = BuildOpts::from_pairs([("attest:sbom".to_string(), "type=sbom".to_string())]);
+        assert_eq!(o.sbom.as_deref(), Some("type=sbom"));
+        let o = BuildOpts::from_pairs(
+            [("build-arg:BUILDKIT_ATTEST_SBOM", ""), ("build-arg:BUILDKIT_SBOM_SCAN_STAGE", "tests,builder")]
+                .map(|(a, b)| (a.to_string(), b.to_string())),
+        );
+        assert_eq!(o.sbom.as_deref(), Some(""));
+        assert!(o.sbom_scan_builder);
     }
 }

@@ -182,17 +182,7 @@ impl Lowering<'_> {
             .get(r)
             .cloned()
             .unwrap_or_else(|| BaseImage { source: crate::reference::normalize_ref(r), env: vec![DEFAULT_PATH.to_string()] });
-        let mut attrs = BTreeMap::new();
-        if let Some(mode) = &self.inputs.resolve_mode {
-            if mode != "default" {
-                attrs.insert("image.resolvemode".to_string(), mode.clone());
-            }
-        }
-        let op = pb::Op {
-            platform: self.platform(),
-            op: Some(pb::op::Op::Source(pb::SourceOp { identifier: format!("docker-image://{}", base.source), attrs })),
-            ..Default::default()
-        };
+        let op = super::image_op(&base.source, self.platform(), self.inputs.resolve_mode.as_deref());
         let mut env = base.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, DEFAULT_PATH.to_string());

@@ -132,6 +132,36 @@ impl From<&pb::Platform> for crate::platform::Platform {
     }
 }
 
+/// A state of one file on scratch (what an attestation's ref holds).
+pub fn single_file(path: &str, data: Vec<u8>, platform: Option<pb::Platform>, name: &str) -> pb::Definition {
+    let mut f = fileop::FileOp::new();
+    f.mkfile(fileop::On::Scratch, format!("/{}", path.trim_start_matches('/')), data);
+    let mut g = Graph::new();
+    let out = g.add(f.finish(platform), name, None);
+    g.definition(&out, None)
+}
+
+/// The source op of an image (`docker-image://…`), as every stage on it
+/// starts: the same bytes, so the same vertex.
+pub fn image_op(source: &str, platform: Option<pb::Platform>, resolve_mode: Option<&str>) -> pb::Op {
+    let mut attrs = BTreeMap::new();
+    if let Some(mode) = resolve_mode.filter(|m| *m != "default") {
+        attrs.insert("image.resolvemode".to_string(), mode.to_string());
+    }
+    pb::Op {
+        platform,
+        op: Some(pb::op::Op::Source(pb::SourceOp { identifier: format!("docker-image://{source}"), attrs })),
+        ..Default::default()
+    }
+}
+
+/// A definition of an image alone.
+pub fn image_definition(source: &str, platform: Option<pb::Platform>, resolve_mode: Option<&str>, name: &str) -> pb::Definition {
+    let mut g = Graph::new();
+    let out = g.add(image_op(source, platform, resolve_mode), name, None);
+    g.definition(&out, None)
+}
+
 pub fn input(o: &Output) -> pb::Input {
     pb::Input { digest: o.digest.clone(), index: o.index }
 }

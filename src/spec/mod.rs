@@ -247,6 +247,9 @@ pub struct Python {
     /// A uv workspace member to install instead of the root project.
     pub package: Option<Sp<String>>,
     pub installer: Sp<Installer>,
+    /// The uv release strata installs (default: `plan::UV_VERSION`, which
+    /// changes only with strata).
+    pub uv_version: Option<String>,
     pub venv: String,
     pub index_url: Option<String>,
     pub extra_index_urls: Vec<String>,

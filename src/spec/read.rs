@@ -673,6 +673,19 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
             return Err(Diagnostic::new(w.span.clone(), "`python.wheels` must name a build context (letters, digits, . _ - /)"));
         }
     }
+    let uv_version = t.str(cx, "uv-version")?;
+    if let Some(v) = &uv_version {
+        let ok = !v.value.is_empty()
+            && v.value.len() <= 32
+            && v.value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            && v.value.split('.').count() <= 4;
+        if !ok {
+            return Err(Diagnostic::new(v.span.clone(), format!("`python.uv-version` must be a release number like \"0.9.5\", not \"{}\"", v.value)));
+        }
+        if installer.value != Installer::Uv {
+            return Err(Diagnostic::new(v.span.clone(), "`python.uv-version` picks the uv strata installs: it needs the uv installer"));
+        }
+    }
     let keep_pip = t.bool(cx, "keep-pip", false)?;
     let compile = t.bool(cx, "compile", true)?;
     let system_site_packages = t.bool(cx, "system-site-packages", false)?;
@@ -726,6 +739,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         editable,
         package,
         installer,
+        uv_version: uv_version.map(|v| v.value),
         venv: venv.value,
         index_url,
         extra_index_urls,
@@ -1228,7 +1242,8 @@ manager = "apt"
 layers = [["libpq5"]]
 [python]
 requirements = ["requirements.txt"]
-installer = "pip"
+installer = "uv"
+uv-version = "0.13.9"
 venv = "/opt/v"
 index-url = "https://pypi.example/simple"
 extra-index-urls = ["https://extra.example/simple"]

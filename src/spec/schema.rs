@@ -135,6 +135,7 @@ pub const PYTHON: &[Key] = &[
     ),
     k("package", Ty::Str, "the uv workspace member to install (uv `--package`); default: the workspace root's project"),
     k("installer", Ty::Enum(INSTALLERS), "uv (default) or pip; lives in the builder only"),
+    k("uv-version", Ty::Str, "the uv release strata installs in the builder (default: the one this strata pins, see `strata --version`)"),
     k("venv", Ty::AbsPath, "where the virtualenv lives (default /opt/venv)"),
     k("index-url", Ty::Str, "the package index URL (pip/uv --index-url)"),
     k("extra-index-urls", Ty::StrList, "further package indexes"),

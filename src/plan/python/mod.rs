@@ -50,6 +50,11 @@ pub const POETRY_VERSION: &str = "2.5.1";
 pub const POETRY_EXPORT_VERSION: &str = "1.10.1";
 pub const PDM_VERSION: &str = "2.29.4";
 
+/// The uv release a build installs: the spec's `uv-version`, else strata's.
+pub fn uv_version(py: &Python) -> &str {
+    py.uv_version.as_deref().unwrap_or(UV_VERSION)
+}
+
 /// Installer flags for where packages come from: a wheelhouse (offline)
 /// or indexes. `pip`: the command is pip's, which ignores a plain-http index
 /// unless its host is trusted; naming an http:// index in the spec is that
@@ -115,7 +120,7 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
             let wheels = py.wheels.iter().map(|w| wheels_mount(&w.value)).collect();
             run(
                 "python: install uv from the wheelhouse (builder only)".into(),
-                format!("set -e; python3 -c {}", shell_quote(&uv_from_wheel_script())),
+                format!("set -e; python3 -c {}", shell_quote(&uv_from_wheel_script(uv_version(py)))),
                 wheels,
                 vec![],
                 py.installer.span.clone(),
@@ -127,7 +132,7 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
             let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
             run(
                 "python: install uv (builder only)".into(),
-                format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv=={UV_VERSION}", quoted.join(" ")),
+                format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv=={}", quoted.join(" "), uv_version(py)),
                 mounts,
                 pip_env(),
                 py.installer.span.clone(),
@@ -140,7 +145,7 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
 /// for this machine to `UV_HOME/bin/uv`, choosing as pip would: the
 /// architecture, glibc (manylinux) or musl (musllinux); strata's pinned
 /// version when the wheelhouse has it, else the newest.
-pub(super) fn uv_from_wheel_script() -> String {
+pub(super) fn uv_from_wheel_script(version: &str) -> String {
     format!(
         r#"import glob, os, platform, re, shutil, struct, sys, zipfile
 m = platform.machine().lower()
@@ -151,10 +156,10 @@ libc = "manylinux" if platform.libc_ver()[0] == "glibc" else "musllinux"
 def key(w):
     v = re.match(r"uv-([0-9.]+)-", os.path.basename(w))
     version = v.group(1) if v else ""
-    return (version == "{UV_VERSION}", libc in w, tuple(int(x) for x in version.split(".") if x))
+    return (version == "{version}", libc in w, tuple(int(x) for x in version.split(".") if x))
 wheels = sorted((w for w in glob.glob("{WHEELS_MOUNT}/uv-*.whl") if "_" + m in w), key=key, reverse=True)
 if not wheels:
-    sys.exit("strata: the wheelhouse has no uv wheel for " + m + ": add uv=={UV_VERSION} to it, or set [python] installer = \"pip\"")
+    sys.exit("strata: the wheelhouse has no uv wheel for " + m + ": add uv=={version} to it, or set [python] installer = \"pip\"")
 os.makedirs("{UV_HOME}/bin", exist_ok=True)
 with zipfile.ZipFile(wheels[0]) as z:
     name = next(n for n in z.namelist() if n.endswith(".data/scripts/uv"))
