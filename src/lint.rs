@@ -199,7 +199,13 @@ mod tests {
         assert_eq!(&src[w[0].span.clone()], "GITHUB_TOKEN");
         assert_eq!(&src[w[1].span.clone()], "DB_PASSWORD");
         assert!(w[0].detail.contains("secrets = [\"github_token\"]"), "{}", w[0].detail);
-        for (n, secret) in [("API_KEY", true), ("AWS_SECRET_ACCESS_KEY", true), ("TOKENIZERS_PARALLELISM", false), ("KEYBOARD", false), ("SSL_CERT_FILE", false)] {
+        for (n, secret) in [
+            ("API_KEY", true),
+            ("AWS_SECRET_ACCESS_KEY", true),
+            ("TOKENIZERS_PARALLELISM", false),
+            ("KEYBOARD", false),
+            ("SSL_CERT_FILE", false),
+        ] {
             assert_eq!(looks_secret(n), secret, "{n}");
         }
     }

@@ -240,7 +240,7 @@ pub fn parse_metadata(text: &str, location: &str) -> Option<PyDist> {
     let license = expression
         .or_else(|| classifiers.iter().find_map(|c| classifier_license(c)).map(String::from))
         .or(license)
-        .or_else(|| classifiers.first().cloned());
+        .or_else(|| classifiers.first().map(|c| c.rsplit(" :: ").next().unwrap_or(c).to_string()));
     Some(PyDist { name: name?, version: version?, license, location: location.to_string(), sha256: None, allowed_hashes: vec![] })
 }
 
@@ -493,7 +493,7 @@ pub fn spdx_license(raw: &str) -> Option<String> {
         return Some(id.to_string());
     }
     if r.contains(" | ") {
-        let parts: Option<Vec<String>> = r.split(" | ").map(|p| spdx_license(p)).collect();
+        let parts: Option<Vec<String>> = r.split(" | ").map(spdx_license).collect();
         return parts.map(|p| p.join(" OR "));
     }
     let tokens: Vec<&str> = r.split(|c: char| c.is_whitespace() || c == '(' || c == ')').filter(|t| !t.is_empty()).collect();
@@ -687,17 +687,40 @@ pub fn document(f: &Facts) -> Vec<u8> {
         rels.push(relationship("SPDXRef-Image", "CONTAINS", &id));
     }
 
-    for (i, file) in f.files.iter().enumerate() {
-        let id = format!("SPDXRef-File-{i}");
-        files.push(json!({
-            "SPDXID": id,
-            "fileName": file.path,
-            "checksums": [{"algorithm": "SHA1", "checksumValue": file.sha1}, {"algorithm": "SHA256", "checksumValue": file.sha256}],
-            "licenseConcluded": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-            "comment": format!("written by [[step]] {}", file.step),
-        }));
-        rels.push(relationship("SPDXRef-Image", "CONTAINS", &id));
+    // Files build steps wrote: a package per step (its outputs), holding
+    // the files; SPDX's verification code over their SHA1s.
+    let mut steps: Vec<&str> = f.files.iter().map(|x| x.step.as_str()).collect();
+    steps.sort();
+    steps.dedup();
+    let mut n = 0;
+    for (si, step) in steps.iter().enumerate() {
+        let sid = format!("SPDXRef-Step-{si}-{}", id_part(step));
+        let mine: Vec<&FileEntry> = f.files.iter().filter(|x| x.step == *step).collect();
+        let mut sha1s: Vec<&str> = mine.iter().map(|x| x.sha1.as_str()).collect();
+        sha1s.sort();
+        let code = hex(&sha1::Sha1::digest(sha1s.concat().as_bytes()));
+        let mut p = package(&sid, &format!("[[step]] {step}"), None, None, Some("FILE"));
+        p.insert("filesAnalyzed".into(), json!(true));
+        p.insert("packageVerificationCode".into(), json!({"packageVerificationCodeValue": code}));
+        license_fields(&mut p, None);
+        p.insert(
+            "comment".into(),
+            json!(format!("the outputs of the build step `{step}`, as files (strata cannot know what packages they came from)")),
+        );
+        packages.push(Value::Object(p));
+        rels.push(relationship("SPDXRef-Image", "CONTAINS", &sid));
+        for file in mine {
+            let id = format!("SPDXRef-File-{n}");
+            n += 1;
+            files.push(json!({
+                "SPDXID": id,
+                "fileName": format!(".{}", file.path),
+                "checksums": [{"algorithm": "SHA1", "checksumValue": file.sha1}, {"algorithm": "SHA256", "checksumValue": file.sha256}],
+                "licenseConcluded": "NOASSERTION",
+                "copyrightText": "NOASSERTION",
+            }));
+            rels.push(relationship(&sid, "CONTAINS", &id));
+        }
     }
 
     let mut comment = String::from(
@@ -760,6 +783,8 @@ mod tests {
         let d = parse_metadata("Name: x\nVersion: 1\nLicense-Expression: MIT OR Apache-2.0\n", "/s").unwrap();
         assert_eq!(d.license.as_deref(), Some("MIT OR Apache-2.0"));
         assert!(parse_metadata("Name: x\n", "/s").is_none());
+        let d = parse_metadata("Name: x\nVersion: 1\nClassifier: License :: OSI Approved :: BSD License\n", "/s").unwrap();
+        assert_eq!(d.license.as_deref(), Some("BSD License"), "ambiguous: kept as text");
     }
 
     #[test]
@@ -843,6 +868,11 @@ mod tests {
         let rels = d["relationships"].as_array().unwrap();
         assert!(rels.iter().any(|r| r["spdxElementId"] == "SPDXRef-Base" && r["relationshipType"] == "CONTAINS"));
         assert_eq!(d["files"][0]["checksums"][0]["algorithm"], "SHA1");
+        assert_eq!(d["files"][0]["fileName"], "./app/static/app.css", "SPDX file names are relative");
+        let step = pkgs.iter().find(|p| p["name"] == "[[step]] assets").unwrap();
+        assert_eq!(step["filesAnalyzed"], true);
+        // SPDX 2.3 §7.9: sha1 of the sorted files' sha1s, concatenated
+        assert_eq!(step["packageVerificationCode"]["packageVerificationCodeValue"], hex(&sha1::Sha1::digest(b"11")));
     }
 
     #[test]

@@ -168,10 +168,15 @@ async fn os_packages(client: &mut Client, r#ref: &str) -> Result<(OsKind, Vec<sb
 /// Site-packages directories: the venv's, and the base's Python under
 /// /usr/local (official python images). Debian's own dist-packages are
 /// dpkg's and listed as OS packages.
-async fn site_dirs(client: &mut Client, r#ref: &str, spec: &Spec) -> Result<Vec<String>, FrontendError> {
+async fn site_dirs(client: &mut Client, r#ref: &str, spec: &Spec, builder: bool) -> Result<Vec<String>, FrontendError> {
     let mut roots = vec!["/usr/local/lib".to_string()];
     if let Some(py) = &spec.python {
         roots.insert(0, format!("{}/lib", py.venv.trim_end_matches('/')));
+    }
+    if builder {
+        // The builder's tool venvs (pip, uv, poetry/pdm for lock exports).
+        use crate::plan::python::{EXPORT_TOOL, PIP_HOME, UV_HOME};
+        roots.extend([PIP_HOME, UV_HOME, EXPORT_TOOL].map(|t| format!("{t}/lib")));
     }
     let mut out = Vec::new();
     for root in roots {
@@ -202,7 +207,7 @@ async fn python_dists(client: &mut Client, r#ref: &str, scan: &Scan<'_>, notes: 
         }
     }
     let mut dists = Vec::new();
-    for site in site_dirs(client, r#ref, scan.spec).await? {
+    for site in site_dirs(client, r#ref, scan.spec, scan.builder).await? {
         let entries: Vec<String> = read_dir(client, r#ref, &site, "*.dist-info").await?.into_iter().map(|(n, _, _)| n).collect();
         if dists.len() + entries.len() > MAX_DISTS {
             notes.push(format!("{site}: more than {MAX_DISTS} distributions; the rest are not listed."));

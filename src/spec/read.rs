@@ -680,7 +680,10 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
             && v.value.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             && v.value.split('.').count() <= 4;
         if !ok {
-            return Err(Diagnostic::new(v.span.clone(), format!("`python.uv-version` must be a release number like \"0.9.5\", not \"{}\"", v.value)));
+            return Err(Diagnostic::new(
+                v.span.clone(),
+                format!("`python.uv-version` must be a release number like \"0.9.5\", not \"{}\"", v.value),
+            ));
         }
         if installer.value != Installer::Uv {
             return Err(Diagnostic::new(v.span.clone(), "`python.uv-version` picks the uv strata installs: it needs the uv installer"));

@@ -31,6 +31,7 @@ mod platform;
 mod python;
 mod reliability;
 mod reproducible;
+mod sbom;
 mod ssh;
 mod subrequests;
 mod system;

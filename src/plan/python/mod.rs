@@ -132,7 +132,11 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
             let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
             run(
                 "python: install uv (builder only)".into(),
-                format!("set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv=={}", quoted.join(" "), uv_version(py)),
+                format!(
+                    "set -e; python3 -m venv {UV_HOME}; {UV_HOME}/bin/python -m pip install -q {} uv=={}",
+                    quoted.join(" "),
+                    uv_version(py)
+                ),
                 mounts,
                 pip_env(),
                 py.installer.span.clone(),
