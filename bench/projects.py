@@ -31,7 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 ENV = dict(os.environ, PATH="/opt/strata-engine/root/usr/bin:" + os.environ.get("PATH", ""))
 BASE = "strata-test/python:3.11"
-STRATA = os.path.join(ROOT, "target", "release", "strata")
+# The CLI for `strata init`: the frontend's static build (scripts/
+# frontend-image.sh), else any local build.
+STRATA = os.environ.get("STRATA_BIN") or next(
+    (p for p in (os.path.join(ROOT, "target", t, "strata") for t in ("x86_64-unknown-linux-gnu/release", "release", "debug")) if os.path.exists(p)),
+    "strata",
+)
 
 # name -> (fixture dir, the file a code edit touches)
 PROJECTS = {

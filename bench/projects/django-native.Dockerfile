@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # A carefully hand-optimized Dockerfile for tests/fixtures/init/django-native:
 # multi-stage (compilers and Node only in build stages), dependencies before
 # code, cache mounts for apt, pip and npm, non-root runtime.

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # A hand-optimized poetry Dockerfile for tests/fixtures/projects/poetry-app:
 # poetry in a build stage, dependencies (main group + the compat extra)
 # before the code, the runtime with the venv and the app only.

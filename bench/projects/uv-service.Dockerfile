@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # uv's Docker guide (multistage) for tests/fixtures/init/uv-service, with uv
 # from PyPI (no ghcr.io here): dependencies from the lock first, then the
 # project non-editable, the runtime without uv.
