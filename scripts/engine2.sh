@@ -9,7 +9,7 @@
 #               exec-root /run/strata-engine2/exec, config /etc/docker/daemon-engine2.json
 #   disk        /var/lib/strata-engine2 is a loop-mounted ext4 file of $STRATA_ENGINE2_GB GB
 #               (default 8): a full disk there never fills the machine's
-#   network     its own bridge strata-e2 (172.31.251.1/24) with one MASQUERADE rule
+#   network     its own bridge strata-engine2 (172.31.251.1/24) with one MASQUERADE rule
 #   registry    127.0.0.1:5000 is an insecure registry for it (scripts/registry.sh)
 #   logs        /var/log/strata-engine/engine2-{containerd,dockerd}.log
 #
@@ -97,7 +97,24 @@ EOF
 EOF
 }
 
+# A bridge of an earlier version of this script (another name, the same
+# address) makes replies leave by the wrong interface: the engine's
+# containers then time out on the host. Drop it and its rules.
+drop_stale_bridges() {
+    local dev
+    for dev in $(ip -o -4 addr show | awk -v a="$BRIDGE_ADDR" '$4 == a {print $2}' | sort -u); do
+        [[ $dev == "$BRIDGE" ]] && continue
+        [[ $dev == strata-* ]] || die "$dev holds $BRIDGE_ADDR, which $NAME's bridge $BRIDGE needs"
+        log "$NAME: dropping the stale bridge $dev (same address as $BRIDGE)"
+        while iptables -D FORWARD -i "$dev" -j ACCEPT 2>/dev/null; do :; done
+        while iptables -D FORWARD -o "$dev" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT 2>/dev/null; do :; done
+        while iptables -t nat -D POSTROUTING -s "$BRIDGE_NET" ! -o "$dev" -j MASQUERADE 2>/dev/null; do :; done
+        ip link del "$dev"
+    done
+}
+
 setup_network() {
+    drop_stale_bridges
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
         ip link add "$BRIDGE" type bridge
         ip addr add "$BRIDGE_ADDR" dev "$BRIDGE"
@@ -148,11 +165,11 @@ start_dockerd() {
 }
 
 cmd_up() {
+    setup_network
     answers && return
     [[ -x $STRATA_PREFIX/usr/sbin/dockerd ]] || bash "$here/engine.sh" up
     mount_disk
     write_configs
-    setup_network
     start_containerd
     start_dockerd
     log "$NAME ($STORE store): running on unix://$E2_SOCK"

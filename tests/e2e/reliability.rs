@@ -70,9 +70,29 @@ fn python_project(name: &str, spec: &str, files: &[(&str, &str)]) -> Project {
     p
 }
 
-/// These tests kill frontend processes; never overlap them with builds of
-/// other tests in this binary.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// Kills (-9) the strata frontends engine2 runs (by their cgroup), never
+/// those of the main engine, whose builds other tests run meanwhile.
+/// Returns how many it killed.
+fn kill_engine2_frontends() -> usize {
+    let mut killed = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !cmd.starts_with(b"/strata\0frontend") {
+            continue;
+        }
+        if !std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default().contains("strata-engine2") {
+            continue;
+        }
+        if std::process::Command::new("kill").args(["-9", &pid]).status().map(|s| s.success()).unwrap_or(false) {
+            killed += 1;
+        }
+    }
+    killed
+}
 
 /// dockerd and containerd killed (-9) while the dependency install waits
 /// on the index; restarted, the rebuild takes the layers finished before
@@ -137,16 +157,7 @@ fn frontend_killed_mid_solve_fails_clearly_and_the_next_build_works() {
     std::thread::sleep(Duration::from_secs(1));
     // strata frontends of engine2 only (by its cgroup), not the main
     // engine's, which other tests use
-    let pids: Vec<String> =
-        String::from_utf8_lossy(&std::process::Command::new("pgrep").args(["-f", "^/strata frontend"]).output().unwrap().stdout)
-            .lines()
-            .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default().contains("strata-engine2"))
-            .map(String::from)
-            .collect();
-    assert!(!pids.is_empty(), "no engine2 frontend running:\n{}", bg.log.lock().unwrap());
-    for pid in &pids {
-        let _ = std::process::Command::new("kill").args(["-9", pid]).status();
-    }
+    assert!(kill_engine2_frontends() > 0, "no engine2 frontend running:\n{}", bg.log.lock().unwrap());
     let b = bg.finish();
     assert!(!b.ok, "the build outlived its frontend:\n{}", b.log);
     let last = b.log.lines().rev().find(|l| l.contains("ERROR") || l.contains("error")).unwrap_or("").to_string();
@@ -255,7 +266,6 @@ fn a_cancelled_build_leaves_nothing_that_breaks_the_next() {
 #[test]
 fn ten_different_builds_in_parallel_are_all_correct() {
     gate!(Primary);
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let projects: Vec<Project> = (0..10)
         .map(|i| {
             let p = Project::from_example("hello");
@@ -282,9 +292,11 @@ fn ten_different_builds_in_parallel_are_all_correct() {
 #[test]
 fn killed_frontends_leave_the_engine_healthy() {
     gate!(Primary);
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // engine2's frontends only: the main engine's serve other tests
+    let Some(host) = engine2() else { return };
+    let _g = lock();
     // The frontend lives only until it returns the LLB (tens of ms), so kill
-    // every strata frontend process in a tight loop while builds start.
+    // every engine2 strata frontend in a tight loop while builds start.
     let projects: Vec<Project> = (0..4)
         .map(|i| {
             let p = Project::from_example("hello");
@@ -297,19 +309,12 @@ fn killed_frontends_leave_the_engine_healthy() {
         let killer = s.spawn(|| {
             let mut kills = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                if std::process::Command::new("pkill")
-                    .args(["-9", "-f", "^/strata frontend"])
-                    .status()
-                    .map(|st| st.success())
-                    .unwrap_or(false)
-                {
-                    kills += 1;
-                }
+                kills += kill_engine2_frontends();
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
             kills
         });
-        let handles: Vec<_> = projects.iter().map(|p| s.spawn(move || p.build(&["--no-cache"]))).collect();
+        let handles: Vec<_> = projects.iter().map(|p| s.spawn(|| p.build_at(Some(&host), "strata.toml", &["--no-cache"]))).collect();
         let results = handles.into_iter().map(|h| h.join().unwrap()).collect();
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(killer.join().unwrap() > 0, "no frontend was killed");
@@ -321,10 +326,10 @@ fn killed_frontends_leave_the_engine_healthy() {
         assert!(b.log.contains("exit code") || b.log.contains("137") || b.log.contains("killed") || b.log.contains("EOF"), "{}", b.log);
     }
     // The engine still answers and every project then builds correctly.
-    assert!(docker().args(["info"]).output().unwrap().status.success());
+    assert!(on(&host).args(["info"]).output().unwrap().status.success());
     for (i, p) in projects.iter().enumerate() {
-        p.build(&[]).assert_ok();
-        let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+        p.build_at(Some(&host), "strata.toml", &[]).assert_ok();
+        let out = on(&host).args(["run", "--rm", &p.tag]).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("killed {i} ")), "project {i}");
     }
 }
