@@ -3,6 +3,7 @@
 # frontend image from this checkout (idempotent, reuses a running engine),
 # then `cargo test`: unit tests, the offline suites and the e2e suite
 # through real BuildKit on the main lane (Docker 28.5, containerd store),
+# then 60 s of libFuzzer on the spec reader and planner (scripts/fuzz.sh),
 # then the e2e suite again on two more engines: Docker 28.5 with the classic
 # store, and Debian 12's Docker 20.10 (BuildKit v0.8). Each lane runs the
 # tests its engine supports (`gate!` in tests/e2e).
@@ -15,6 +16,8 @@ bash scripts/setup.sh
 . scripts/env.sh
 # e2e tests fail (not skip) without an engine when CI=true.
 cargo test --locked
+# Coverage-guided fuzzing of the spec reader and planner, bounded.
+STRATA_FUZZ_SECS=${STRATA_FUZZ_SECS:-60} bash scripts/fuzz.sh
 
 # The classic image store (no MergeOp): the linear chain. The core,
 # context, errors, targets, layer and example tests.
