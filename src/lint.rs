@@ -33,12 +33,10 @@ const BUILD_TOOLS: &[&str] = &[
 pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning> {
     let mut out = Vec::new();
 
+    let referenced = referenced_names(source);
     for (name, span) in &spec.arg_spans {
         // Referenced as ${NAME} anywhere, or by an `if`.
-        let used = source.contains(&format!("${{{name}}}"))
-            || source.contains(&format!("\"{name}\""))
-            || source.contains(&format!("\"!{name}\""))
-            || name == "SOURCE_DATE_EPOCH";
+        let used = referenced.contains(name.as_str()) || name == "SOURCE_DATE_EPOCH";
         if !used {
             out.push(Warning {
                 rule: "UnusedArg",
@@ -105,17 +103,20 @@ pub fn check(spec: &Spec, source: &str, dockerignore: &[String]) -> Vec<Warning>
     }
     // Build-arg values and the image's env end up in the image config and
     // the provenance; a secret belongs in `[[step]] secrets`.
-    let mut named: Vec<(&str, Span, &str)> = spec.arg_spans.iter().map(|(n, s)| (n.as_str(), s.clone(), "[args]")).collect();
+    // (Spans of env keys are looked up only for a name that looks secret:
+    // a scan of the source per key would be quadratic.)
+    let mut named: Vec<(&str, Option<Span>, &str)> = spec.arg_spans.iter().map(|(n, s)| (n.as_str(), Some(s.clone()), "[args]")).collect();
     for (k, _) in &spec.image.env {
-        named.push((k, key_span(source, k), "[image] env"));
+        named.push((k, None, "[image] env"));
     }
     for step in &spec.steps {
         for (k, _) in &step.env {
-            named.push((k, key_span(source, k), "a [[step]] env"));
+            named.push((k, None, "a [[step]] env"));
         }
     }
     for (name, span, place) in named {
         if looks_secret(name) {
+            let span = span.unwrap_or_else(|| key_span(source, name));
             out.push(Warning {
                 rule: "SecretInArg",
                 description: "A secret is passed as a build arg or env",
@@ -151,6 +152,29 @@ pub fn looks_secret(name: &str) -> bool {
 
 /// Where `key = ` is written (env tables carry no spans); the start of the
 /// file when it cannot be found.
+/// Every name the source references as `${NAME}`, `"NAME"` or `"!NAME"`
+/// (an `if`), in one pass.
+fn referenced_names(source: &str) -> std::collections::HashSet<&str> {
+    let b = source.as_bytes();
+    let ident = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+    let mut out = std::collections::HashSet::new();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'$' && b.get(i + 1) == Some(&b'{') {
+            let end = ident(i + 2);
+            if end > i + 2 && b.get(end) == Some(&b'}') {
+                out.insert(&source[i + 2..end]);
+            }
+        } else if c == b'"' {
+            let start = if b.get(i + 1) == Some(&b'!') { i + 2 } else { i + 1 };
+            let end = ident(start);
+            if end > start && b.get(end) == Some(&b'"') {
+                out.insert(&source[start..end]);
+            }
+        }
+    }
+    out
+}
+
 fn key_span(source: &str, key: &str) -> Span {
     let mut from = 0;
     while let Some(i) = source[from..].find(key) {
@@ -187,6 +211,15 @@ mod tests {
         let src = "version = 1\n[image]\nbase = \"python:3.12\"\n[system]\npackages = [\"libpq5\", \"curl\"]\nbuild-packages = [\"libpq-dev\", \"curl\"]\n[app]\ncopy = [\"src/\"]\n";
         let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
         assert_eq!(check(&spec, src, &[]), vec![]);
+    }
+
+    #[test]
+    fn args_used_by_expansion_or_if_are_not_unused() {
+        let src = "version = 1\n[args]\nA = \"1\"\nB_2 = \"\"\nC = \"\"\nD = \"\"\nAB = \"\"\n[image]\nbase = \"busybox:1\"\nuser = \"u\"\nenv = { X = \"${A}-x\" }\n[[step]]\nname = \"s\"\nif = \"!B_2\"\nrun = \"echo ${C}\"\noutputs = [\"/o\"]\n[[step]]\nname = \"t\"\nif = \"D\"\nrun = \"true\"\noutputs = [\"/p\"]\n";
+        let spec = crate::spec::load(src, &Default::default()).unwrap();
+        let unused: Vec<String> = check(&spec, src, &[]).into_iter().filter(|w| w.rule == "UnusedArg").map(|w| w.detail).collect();
+        assert_eq!(unused.len(), 1, "{unused:?}");
+        assert!(unused[0].contains("`AB`"), "{unused:?}");
     }
 
     #[test]

@@ -198,3 +198,71 @@ fn included_requirement_files_are_mounted() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same build from another checkout path, under another umask, and
+/// from a spec whose tables and keys are written in another order: the ops
+/// (everything a cache key is made of) and their metadata are the same
+/// bytes. Only the source map differs for the reordered spec, as it must:
+/// it holds the spec's text, so a step's error points at its line.
+#[test]
+fn llb_ops_are_identical_across_checkout_path_umask_and_key_order() {
+    use bollard_buildkit_proto::pb;
+    use prost::Message;
+    fn ops(out: &Output) -> (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>) {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let def = pb::Definition::decode(out.stdout.as_slice()).unwrap();
+        let mut meta: Vec<(String, Vec<u8>)> = def.metadata.iter().map(|(k, v)| (k.clone(), v.encode_to_vec())).collect();
+        meta.sort();
+        (def.def, meta)
+    }
+    let base = std::env::temp_dir().join(format!("strata-cli-det-{}", std::process::id()));
+    let a = base.join("one");
+    let b = base.join("checkout/elsewhere/two");
+    copy_tree(&example("python-web"), &a, false);
+    // another checkout: another path, files written under umask 077 (mode
+    // 0600/0700 where the first has 0644/0755)
+    let copied = Command::new("sh")
+        .args(["-c", "umask 077 && mkdir -p \"$(dirname \"$2\")\" && cp -r \"$1\" \"$2\"", "sh"])
+        .arg(example("python-web"))
+        .arg(&b)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777;
+    assert_eq!(mode(&b.join("requirements.txt")), 0o600, "the umask did not apply");
+    let reordered = r#"# syntax=strata:dev
+version = 1
+[app]
+exclude = ["**/__pycache__", "**/*.pyc"]
+copy = ["shop/", "templates/"]
+
+[python]
+wheels = "wheels"
+requirements = ["requirements.txt"]
+installer = "pip"
+
+[system]
+packages = ["libexpat1"]
+
+[image]
+expose = ["8000"]
+env = { PORT = "8000", PYTHONUNBUFFERED = "1" }
+entrypoint = ["python", "-m", "shop"]
+user = "app"
+workdir = "/app"
+base = "${BASE}"
+
+[args]
+BASE = "strata-test/python:3.11"
+"#;
+    std::fs::write(b.join("strata.toml"), reordered).unwrap();
+    let args = ["llb", "--platform", "linux/amd64"];
+    let one = ops(&strata(&args, &a));
+    let two = ops(&strata(&args, &b));
+    assert_eq!(one.0.len(), two.0.len(), "another number of ops");
+    for (i, (x, y)) in one.0.iter().zip(&two.0).enumerate() {
+        assert_eq!(x, y, "op {i} differs:\n{:?}\n{:?}", pb::Op::decode(x.as_slice()).unwrap(), pb::Op::decode(y.as_slice()).unwrap());
+    }
+    assert_eq!(one.1, two.1, "op metadata differs");
+    let _ = std::fs::remove_dir_all(&base);
+}
