@@ -145,6 +145,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the smallest and largest size of each shape")
     a = ap.parse_args()
     strata = binary()
+    if not Path("/usr/bin/time").exists():
+        sys.exit("bench/cost.py needs GNU time: apt-get install time")
     rows = []
     with tempfile.TemporaryDirectory(prefix="strata-cost-") as d:
         print(f"{'shape':<18}{'n':>6}{'spec KB':>9}  {'command':<6}{'answer':>8}{'time s':>9}{'peak MB':>9}  ok")
