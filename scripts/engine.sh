@@ -129,7 +129,7 @@ EOF
 }
 
 start_containerd() {
-    if strata_pid_alive "$CTRD_PID" containerd; then
+    if strata_pid_alive "$CTRD_PID" containerd "$STRATA_RUN/containerd.toml"; then
         log "containerd already running (pid $(<"$CTRD_PID"))"
         return
     fi
@@ -144,7 +144,7 @@ start_containerd() {
     local _
     for _ in $(seq 1 60); do
         ctr --address "$CTRD_SOCK" version >/dev/null 2>&1 && return
-        strata_pid_alive "$CTRD_PID" containerd || break
+        strata_pid_alive "$CTRD_PID" containerd "$STRATA_RUN/containerd.toml" || break
         sleep 0.5
     done
     tail -n 40 "$STRATA_LOG/containerd.log" >&2
@@ -152,7 +152,7 @@ start_containerd() {
 }
 
 start_dockerd() {
-    if strata_pid_alive "$DOCKERD_PID" dockerd; then
+    if strata_pid_alive "$DOCKERD_PID" dockerd "$DAEMON_JSON"; then
         log "dockerd already running (pid $(<"$DOCKERD_PID")), waiting for it"
     else
         # No dockerd of ours is alive: a leftover /var/run/docker.pid (e.g. after a
@@ -167,7 +167,7 @@ start_dockerd() {
     local _
     for _ in $(seq 1 60); do
         docker_answers && return
-        strata_pid_alive "$DOCKERD_PID" dockerd || break
+        strata_pid_alive "$DOCKERD_PID" dockerd "$DAEMON_JSON" || break
         sleep 1
     done
     log "--- last lines of $STRATA_LOG/dockerd.log"
@@ -191,7 +191,7 @@ print_status() {
     fi
     local f
     for f in "$CTRD_PID:containerd" "$DOCKERD_PID:dockerd"; do
-        if strata_pid_alive "${f%%:*}" "${f##*:}"; then
+        if strata_pid_alive "${f%%:*}" "${f##*:}" "$([[ ${f##*:} == containerd ]] && echo "$STRATA_RUN/containerd.toml" || echo "$DAEMON_JSON")"; then
             echo "${f##*:}: pid $(<"${f%%:*}")"
         fi
     done
@@ -224,8 +224,8 @@ cmd_down() {
         log "an engine answers on $STRATA_DOCKER_SOCK but was not started by this script; leaving it alone"
         return 0
     fi
-    strata_stop_pid "$DOCKERD_PID" dockerd
-    strata_stop_pid "$CTRD_PID" containerd
+    strata_stop_pid "$DOCKERD_PID" dockerd dockerd "$DAEMON_JSON"
+    strata_stop_pid "$CTRD_PID" containerd containerd "$STRATA_RUN/containerd.toml"
     log "engine stopped"
 }
 

@@ -130,7 +130,7 @@ setup_network() {
 }
 
 start_containerd() {
-    if strata_pid_alive "$CTRD_PID" containerd; then
+    if strata_pid_alive "$CTRD_PID" containerd "$E2_RUN/containerd.toml"; then
         return
     fi
     rm -f "$CTRD_PID" "$CTRD_SOCK" "$CTRD_SOCK.ttrpc"
@@ -141,7 +141,7 @@ start_containerd() {
     local _
     for _ in $(seq 1 60); do
         "$STRATA_PREFIX/usr/bin/ctr" --address "$CTRD_SOCK" version >/dev/null 2>&1 && return
-        strata_pid_alive "$CTRD_PID" containerd || break
+        strata_pid_alive "$CTRD_PID" containerd "$E2_RUN/containerd.toml" || break
         sleep 0.5
     done
     tail -n 40 "$STRATA_LOG/$NAME-containerd.log" >&2
@@ -149,7 +149,7 @@ start_containerd() {
 }
 
 start_dockerd() {
-    if ! strata_pid_alive "$DOCKERD_PID" dockerd; then
+    if ! strata_pid_alive "$DOCKERD_PID" dockerd "$E2_JSON"; then
         rm -f "$DOCKERD_PID" "$E2_SOCK"
         printf '\n==== dockerd start %s ====\n' "$(date -Is)" >>"$STRATA_LOG/$NAME-dockerd.log"
         PATH=$STRATA_PREFIX/usr/bin:$STRATA_PREFIX/usr/sbin:$PATH setsid "$STRATA_PREFIX/usr/sbin/dockerd" \
@@ -184,8 +184,8 @@ kill9() {
 }
 
 cmd_down() {
-    strata_stop_pid "$DOCKERD_PID" dockerd "$NAME dockerd"
-    strata_stop_pid "$CTRD_PID" containerd "$NAME containerd"
+    strata_stop_pid "$DOCKERD_PID" dockerd "$NAME dockerd" "$E2_JSON"
+    strata_stop_pid "$CTRD_PID" containerd "$NAME containerd" "$E2_RUN/containerd.toml"
 }
 
 case ${1:-up} in

@@ -110,25 +110,31 @@ strata_unpack_debs() {
 
 # True if the pid in file $1 is a live (not zombie) process named $2.
 strata_pid_alive() {
-    local f=$1 comm=$2 pid stat
+    local f=$1 comm=$2 part=${3:-} pid stat cmd
     [[ -s $f ]] || return 1
     pid=$(<"$f")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
     # /proc/PID/stat: "PID (comm) STATE ..."
-    [[ $stat == "$pid ($comm) "* && $stat != "$pid ($comm) Z"* ]]
+    [[ $stat == "$pid ($comm) "* && $stat != "$pid ($comm) Z"* ]] || return 1
+    # A stale pid file whose pid now belongs to another instance's daemon
+    # (same comm): its command line names another config.
+    [[ -n $part ]] || return 0
+    cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmd == *"$part"* ]]
 }
 
-# Send SIGTERM to the process in pid file $1 (if it is a live $2) and wait;
-# SIGKILL after 30 s. $3: how to name it in the log ("containerd", "old dockerd").
+# Send SIGTERM to the process in pid file $1 (if it is a live $2 whose
+# command line has $4) and wait; SIGKILL after 30 s. $3: how to name it in
+# the log ("containerd", "old dockerd").
 strata_stop_pid() {
-    local f=$1 comm=$2 label=${3:-$2} pid _
-    strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
+    local f=$1 comm=$2 label=${3:-$2} part=${4:-} pid _
+    strata_pid_alive "$f" "$comm" "$part" || { rm -f "$f"; return 0; }
     pid=$(<"$f")
     log "stopping $label (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 60); do
-        strata_pid_alive "$f" "$comm" || { rm -f "$f"; return 0; }
+        strata_pid_alive "$f" "$comm" "$part" || { rm -f "$f"; return 0; }
         sleep 0.5
     done
     log "$label did not exit after 30 s; sending SIGKILL"

@@ -129,7 +129,7 @@ teardown_network() {
 old_path() { echo "$OLD_PREFIX/usr/bin:$OLD_PREFIX/usr/sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"; }
 
 start_containerd() {
-    if strata_pid_alive "$CTRD_PID" containerd; then
+    if strata_pid_alive "$CTRD_PID" containerd "$OLD_RUN/containerd.toml"; then
         log "old containerd already running (pid $(<"$CTRD_PID"))"
         return
     fi
@@ -141,7 +141,7 @@ start_containerd() {
     local _
     for _ in $(seq 1 60); do
         "$OLD_PREFIX/usr/bin/ctr" --address "$CTRD_SOCK" version >/dev/null 2>&1 && return
-        strata_pid_alive "$CTRD_PID" containerd || break
+        strata_pid_alive "$CTRD_PID" containerd "$OLD_RUN/containerd.toml" || break
         sleep 0.5
     done
     tail -n 40 "$STRATA_LOG/old-containerd.log" >&2
@@ -150,7 +150,7 @@ start_containerd() {
 
 start_dockerd() {
     local pid=""
-    if strata_pid_alive "$DOCKERD_PID" dockerd; then
+    if strata_pid_alive "$DOCKERD_PID" dockerd "$OLD_JSON"; then
         pid=$(<"$DOCKERD_PID")
         log "old dockerd already running (pid $pid), waiting for it"
     else
@@ -194,7 +194,7 @@ print_status() {
     fi
     local f ok=0
     for f in "$CTRD_PID:containerd" "$DOCKERD_PID:dockerd"; do
-        if strata_pid_alive "${f%%:*}" "${f##*:}"; then
+        if strata_pid_alive "${f%%:*}" "${f##*:}" "$([[ ${f##*:} == containerd ]] && echo "$OLD_RUN/containerd.toml" || echo "$OLD_JSON")"; then
             echo "old ${f##*:}: pid $(<"${f%%:*}")"
         fi
     done
@@ -218,8 +218,8 @@ cmd_up() {
 }
 
 cmd_down() {
-    strata_stop_pid "$DOCKERD_PID" dockerd "old dockerd"
-    strata_stop_pid "$CTRD_PID" containerd "old containerd"
+    strata_stop_pid "$DOCKERD_PID" dockerd "old dockerd" "$OLD_JSON"
+    strata_stop_pid "$CTRD_PID" containerd "old containerd" "$OLD_RUN/containerd.toml"
     teardown_network
     log "old engine stopped"
 }

@@ -37,7 +37,7 @@ http:
 EOF
     # Debian's package starts a systemd unit on :5000 where systemd runs;
     # here it is ours alone.
-    if ! strata_pid_alive "$REG_PID" docker-registry; then
+    if ! strata_pid_alive "$REG_PID" docker-registry "$REG_RUN/config.yml"; then
         setsid /usr/bin/docker-registry serve "$REG_RUN/config.yml" </dev/null >>"$STRATA_LOG/registry.log" 2>&1 8>&- 9>&- &
         echo $! >"$REG_PID"
     fi
@@ -52,7 +52,7 @@ EOF
 
 case ${1:-up} in
     up) strata_lock "$REG_RUN"; cmd_up ;;
-    down) strata_lock "$REG_RUN"; strata_stop_pid "$REG_PID" docker-registry registry ;;
-    wipe) strata_lock "$REG_RUN"; strata_stop_pid "$REG_PID" docker-registry registry; rm -rf "$REG_DATA" ;;
+    down) strata_lock "$REG_RUN"; strata_stop_pid "$REG_PID" docker-registry registry "$REG_RUN/config.yml" ;;
+    wipe) strata_lock "$REG_RUN"; strata_stop_pid "$REG_PID" docker-registry registry "$REG_RUN/config.yml"; rm -rf "$REG_DATA" ;;
     *) die "usage: $0 [up|down|wipe]" ;;
 esac

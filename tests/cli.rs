@@ -208,7 +208,8 @@ fn included_requirement_files_are_mounted() {
 fn llb_ops_are_identical_across_checkout_path_umask_and_key_order() {
     use bollard_buildkit_proto::pb;
     use prost::Message;
-    fn ops(out: &Output) -> (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>) {
+    type Ops = (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>);
+    fn ops(out: &Output) -> Ops {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let def = pb::Definition::decode(out.stdout.as_slice()).unwrap();
         let mut meta: Vec<(String, Vec<u8>)> = def.metadata.iter().map(|(k, v)| (k.clone(), v.encode_to_vec())).collect();

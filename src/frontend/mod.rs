@@ -9,6 +9,7 @@
 //! `exit code: 1`.
 
 mod caps;
+mod contexts;
 mod errors;
 pub mod opts;
 mod sbom;
@@ -100,7 +101,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     };
     // Start resolving the base images now: it overlaps with reading the
     // dependency files below.
-    let mut jobs = if resolving { resolve_images(client, opts, &spec, &platforms) } else { tokio::task::JoinSet::new() };
+    let mut jobs = if resolving { resolve_images(client, opts, &spec, &platforms).await? } else { tokio::task::JoinSet::new() };
     // Layered Python installs need the requirement files' pins at plan time
     // (one more round trip, only for specs that can use them).
     let wanted = if resolving { request::plan_files(&spec) } else { vec![] };
@@ -148,10 +149,19 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         crate::timefmt::rfc3339(now)
     });
 
-    let mut resolved: Vec<BTreeMap<String, gw::ResolveImageConfigResponse>> = vec![BTreeMap::new(); platforms.len()];
+    let mut resolved: Vec<BTreeMap<String, Resolved>> = vec![BTreeMap::new(); platforms.len()];
     while let Some(j) = jobs.join_next().await {
         let (pi, r, res) = j.map_err(|e| FrontendError::Other(format!("resolving base images: {e}")))?;
-        resolved[pi].insert(r, res?.into_inner());
+        let res = res.map_err(|e| match e {
+            ResolveError::Engine(s) => FrontendError::Engine(s),
+            // a context's problem, told at the spec line of the image
+            ResolveError::Context(msg) => {
+                let at = [Some(&spec.image.base), spec.image.builder.as_ref()].into_iter().flatten().find(|b| b.value == r);
+                let span = at.map(|b| b.span.clone()).unwrap_or(0..0);
+                FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(span, msg)))
+            }
+        })?;
+        resolved[pi].insert(r, res);
     }
 
     // --sbom: strata's own SBOM, unless a scanner image is named (then
@@ -170,13 +180,11 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         let images: BTreeMap<String, BaseImage> = resolved[pi]
             .iter()
             .map(|(r, res)| {
-                (
-                    r.clone(),
-                    BaseImage { source: reference::pin(&reference::normalize_ref(r), &res.digest), env: image::config_env(&res.config) },
-                )
+                (r.clone(), BaseImage { source: res.source.clone(), env: image::config_env(&res.config), def: res.def.clone() })
             })
             .collect();
-        let configs: BTreeMap<String, Vec<u8>> = resolved[pi].iter().map(|(r, res)| (r.clone(), res.config.clone())).collect();
+        let configs: BTreeMap<String, Vec<u8>> =
+            resolved[pi].iter().filter(|(_, res)| !res.config.is_empty()).map(|(r, res)| (r.clone(), res.config.clone())).collect();
         let inputs = lower::Inputs {
             platform: platform.clone(),
             images: &images,
@@ -206,12 +214,14 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             let base_ref = plan.base_image(stage_idx);
             let pb_platform = pb::Platform::from(platform);
             let base = images.get(base_ref).zip(resolved[pi].get(base_ref)).map(|(img, res)| {
-                let def = crate::llb::image_definition(
-                    &img.source,
-                    Some(pb_platform.clone()),
-                    opts.image_resolve_mode.as_deref(),
-                    &format!("[strata] sbom: base {base_ref}"),
-                );
+                let def = img.def.clone().unwrap_or_else(|| {
+                    crate::llb::image_definition(
+                        &img.source,
+                        Some(pb_platform.clone()),
+                        opts.image_resolve_mode.as_deref(),
+                        &format!("[strata] sbom: base {base_ref}"),
+                    )
+                });
                 (base_ref.to_string(), res.digest.clone(), def)
             });
             let mut scan = sbom::Scan {
@@ -267,31 +277,141 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, attestations })
 }
 
-type Resolved = (usize, String, Result<tonic::Response<gw::ResolveImageConfigResponse>, tonic::Status>);
+/// A base image, resolved: what the build's source is and its config.
+#[derive(Clone)]
+struct Resolved {
+    /// `docker-image://` reference, pinned (or a context's identifier).
+    source: String,
+    digest: String,
+    /// The image config JSON; empty when there is none (a local directory).
+    config: Vec<u8>,
+    /// A context's definition, spliced in instead of an image source.
+    def: Option<pb::Definition>,
+}
 
-/// Resolves every base image (the spec's base and builder) for every
-/// platform, concurrently: the digest pins the source op, the config gives
-/// the env commands run with and the result's inherited config.
-fn resolve_images(client: &Client, opts: &BuildOpts, spec: &spec::Spec, platforms: &[Platform]) -> tokio::task::JoinSet<Resolved> {
+enum ResolveError {
+    Engine(tonic::Status),
+    /// A build context that cannot stand for the image.
+    Context(String),
+}
+
+type Job = (usize, String, Result<Resolved, ResolveError>);
+
+/// Resolves `[image] base` and `builder` for every platform, at once: from
+/// the registry, or from a build context named after the image (see
+/// `contexts`). Progress says which context an image came from.
+async fn resolve_images(
+    client: &mut Client,
+    opts: &BuildOpts,
+    spec: &spec::Spec,
+    platforms: &[Platform],
+) -> Result<tokio::task::JoinSet<Job>, FrontendError> {
     let mut refs: Vec<&String> = std::iter::once(&spec.image.base.value).chain(spec.image.builder.as_ref().map(|b| &b.value)).collect();
     refs.sort();
     refs.dedup();
+    // The client's inputs (bake targets), read once if a context names one.
+    let wants_inputs =
+        platforms.iter().any(|p| refs.iter().any(|r| contexts::lookup(&opts.contexts, r, p).is_some_and(|(_, v)| v.starts_with("input:"))));
+    let inputs = if wants_inputs { client.inputs(gw::InputsRequest {}).await?.into_inner().definitions } else { Default::default() };
     let mut jobs = tokio::task::JoinSet::new();
     for (pi, platform) in platforms.iter().enumerate() {
+        let pb_platform = pb::Platform::from(platform);
         for r in &refs {
             let mut c = client.clone();
-            let req = gw::ResolveImageConfigRequest {
-                r#ref: reference::normalize_ref(r),
-                platform: Some(pb::Platform::from(platform)),
+            let r = (*r).clone();
+            let plat = crate::platform::format(platform);
+            let registry = |image: &str, log_name: String| gw::ResolveImageConfigRequest {
+                r#ref: reference::normalize_ref(image),
+                platform: Some(pb_platform.clone()),
                 resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
-                log_name: format!("[strata] resolve image config for {r} ({})", crate::platform::format(platform)),
+                log_name,
                 ..Default::default()
             };
-            let r = (*r).clone();
-            jobs.spawn(async move { (pi, r, c.resolve_image_config(req).await) });
+            let Some((key, value)) = contexts::lookup(&opts.contexts, &r, platform) else {
+                let req = registry(&r, format!("[strata] resolve image config for {r} ({plat})"));
+                jobs.spawn(async move {
+                    let res = c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(ResolveError::Engine);
+                    let res = res.map(|x| Resolved {
+                        source: reference::pin(&reference::normalize_ref(&r), &x.digest),
+                        digest: x.digest,
+                        config: x.config,
+                        def: None,
+                    });
+                    (pi, r, res)
+                });
+                continue;
+            };
+            let from = match contexts::parse(&key, value) {
+                Ok(f) => f,
+                Err(msg) => {
+                    jobs.spawn(async move { (pi, r, Err(ResolveError::Context(msg))) });
+                    continue;
+                }
+            };
+            match from {
+                contexts::From::Image(image) => {
+                    let req = registry(&image, format!("[strata] {r} from build context {key}: docker-image://{image} ({plat})"));
+                    jobs.spawn(async move {
+                        let res = c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(|e| {
+                            ResolveError::Context(format!("build context {key} (docker-image://{image}) for `{r}`: {}", e.message()))
+                        });
+                        let res = res.map(|x| Resolved {
+                            source: reference::pin(&reference::normalize_ref(&image), &x.digest),
+                            digest: x.digest,
+                            config: x.config,
+                            def: None,
+                        });
+                        (pi, r, res)
+                    });
+                }
+                contexts::From::OciLayout { store, digest } => {
+                    let req = gw::ResolveImageConfigRequest {
+                        r#ref: contexts::oci_ref(&key, &digest),
+                        platform: Some(pb_platform.clone()),
+                        log_name: format!("[strata] {r} from build context {key}: OCI layout ({plat})"),
+                        resolver_type: 1,
+                        session_id: opts.session.clone().unwrap_or_default(),
+                        store_id: store.clone(),
+                        ..Default::default()
+                    };
+                    let def = contexts::oci_definition(&key, &store, &digest, opts.session.as_deref(), Some(pb_platform.clone()));
+                    jobs.spawn(async move {
+                        let res =
+                            c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(|e| {
+                                ResolveError::Context(format!("build context {key} (an OCI layout) for `{r}`: {}", e.message()))
+                            });
+                        let res = res.map(|x| Resolved {
+                            source: format!("oci-layout://{}", contexts::oci_ref(&key, &digest)),
+                            digest,
+                            config: x.config,
+                            def: Some(def),
+                        });
+                        (pi, r, res)
+                    });
+                }
+                contexts::From::Local(local) => {
+                    let def = contexts::local_definition(&local, opts.session.as_deref(), &key);
+                    let res = Resolved { source: format!("local://{local}"), digest: String::new(), config: vec![], def: Some(def) };
+                    jobs.spawn(async move { (pi, r, Ok(res)) });
+                }
+                contexts::From::Input(name) => {
+                    let res = match inputs.get(&name) {
+                        None => Err(ResolveError::Context(format!(
+                            "build context {key} names the input {name}, which the client did not send (a bake or compose target that was not built?)"
+                        ))),
+                        Some(def) => contexts::input_config(&opts.input_metadata, &name).map_err(ResolveError::Context).map(|config| Resolved {
+                            source: format!("input:{name}"),
+                            digest: String::new(),
+                            config: config.unwrap_or_default(),
+                            def: Some(def.clone()),
+                        }),
+                    };
+                    jobs.spawn(async move { (pi, r, res) });
+                }
+            }
         }
     }
-    jobs
+    Ok(jobs)
 }
 
 fn platform_json(p: &Platform) -> serde_json::Value {

@@ -17,6 +17,13 @@ pub struct BuildOpts {
     pub labels: BTreeMap<String, String>,
     /// `--build-context NAME=…` names whose value is a local directory.
     pub named_contexts: BTreeSet<String>,
+    /// Every `context:NAME[::PLATFORM]` opt and its value
+    /// (`docker-image://REF`, `oci-layout://…`, `local:NAME`, `input:NAME`):
+    /// images strata uses may come from here.
+    pub contexts: BTreeMap<String, String>,
+    /// `input-metadata:NAME`: JSON of base64 values, the image config of an
+    /// `input:` under `containerimage.config` (bake's `target:` links).
+    pub input_metadata: BTreeMap<String, String>,
     pub image_resolve_mode: Option<String>,
     /// `BUILDKIT_SESSION_ID`: the client session serving the locals.
     pub session: Option<String>,
@@ -58,6 +65,9 @@ impl BuildOpts {
                 if v.starts_with("local:") {
                     o.named_contexts.insert(name.to_string());
                 }
+                o.contexts.insert(name.to_string(), v);
+            } else if let Some(name) = k.strip_prefix("input-metadata:") {
+                o.input_metadata.insert(name.to_string(), v);
             } else {
                 match k.as_str() {
                     "filename" if !v.is_empty() => o.filename = v,

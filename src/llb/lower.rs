@@ -16,12 +16,16 @@ use crate::platform::Platform;
 use crate::spec::Network;
 
 /// A base image as resolved by the engine (or assumed, offline).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BaseImage {
     /// Fully qualified reference, pinned by digest when known.
     pub source: String,
     /// The image config's `Env`, inherited by every command run on it.
     pub env: Vec<String>,
+    /// A base from a build context that is not a registry image (a bake
+    /// target's result, an OCI layout, a local directory): its definition,
+    /// spliced in instead of a `docker-image://` source.
+    pub def: Option<pb::Definition>,
 }
 
 pub struct Inputs<'a> {
@@ -176,17 +180,19 @@ impl Lowering<'_> {
     }
 
     fn image(&mut self, r: &str) -> (Output, Vec<String>) {
-        let base = self
-            .inputs
-            .images
-            .get(r)
-            .cloned()
-            .unwrap_or_else(|| BaseImage { source: crate::reference::normalize_ref(r), env: vec![DEFAULT_PATH.to_string()] });
-        let op = super::image_op(&base.source, self.platform(), self.inputs.resolve_mode.as_deref());
+        let base = self.inputs.images.get(r).cloned().unwrap_or_else(|| BaseImage {
+            source: crate::reference::normalize_ref(r),
+            env: vec![DEFAULT_PATH.to_string()],
+            def: None,
+        });
         let mut env = base.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, DEFAULT_PATH.to_string());
         }
+        if let Some(out) = base.def.as_ref().and_then(|d| self.g.splice(d)) {
+            return (out, env);
+        }
+        let op = super::image_op(&base.source, self.platform(), self.inputs.resolve_mode.as_deref());
         (self.g.add(op, &format!("base: {r}"), None), env)
     }
 

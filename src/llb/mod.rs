@@ -85,6 +85,26 @@ impl Graph {
         Output { digest, index: 0 }
     }
 
+    /// Adds every op of another definition (a client's input, a context's
+    /// source) as it is, with its metadata, and returns its result: the
+    /// terminal op's input. `None` for a definition with no result.
+    pub fn splice(&mut self, def: &pb::Definition) -> Option<Output> {
+        use prost::Message as _;
+        let last = def.def.last()?;
+        let terminal = pb::Op::decode(last.as_slice()).ok()?;
+        let result = terminal.inputs.first().filter(|_| terminal.op.is_none())?;
+        for bytes in &def.def[..def.def.len() - 1] {
+            let digest = digest_of(bytes);
+            if self.seen.insert(digest.clone()) {
+                self.ops.push(bytes.clone());
+                if let Some(m) = def.metadata.get(&digest) {
+                    self.metadata.insert(digest, m.clone());
+                }
+            }
+        }
+        Some(Output { digest: result.digest.clone(), index: result.index })
+    }
+
     /// The definition whose result is `result`, with the spec attached as
     /// the source map so failing steps point at their spec lines.
     pub fn definition(mut self, result: &Output, source: Option<(&str, &str)>) -> pb::Definition {
