@@ -27,6 +27,7 @@ mod examples;
 mod init;
 mod layers;
 mod llb;
+mod named;
 mod platform;
 mod python;
 mod reliability;
