@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/engine.sh up
+bash scripts/compose.sh
 bash scripts/base-images.sh
 bash scripts/fixtures.sh
 bash scripts/frontend-image.sh

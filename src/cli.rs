@@ -38,6 +38,10 @@ enum Command {
         /// Print the strata.deps.digest label the deps image would get.
         #[arg(long)]
         deps_digest: bool,
+        /// Print the tag `[image] deps-image` looks for (REPO:deps-DIGEST):
+        /// push `--target deps` there.
+        #[arg(long, conflicts_with = "deps_digest")]
+        deps_image: bool,
         #[arg(long, value_enum, default_value_t = Format::Tree)]
         format: Format,
         /// Every op's commands, env and copy paths as well.
@@ -178,12 +182,20 @@ pub fn main(args: Vec<String>) -> i32 {
         Command::Schema { format } => schema(format),
         Command::Init { dir, force } => init(&dir, force),
         Command::Check(spec) => with_request("check", &spec.request("", false), check),
-        Command::Plan { spec, target, deps_digest, format, detailed, mergeop } => {
+        Command::Plan { spec, target, deps_digest, deps_image, format, detailed, mergeop } => {
             with_request("plan", &spec.request(&target.target, mergeop), |r| {
-                if deps_digest {
+                if deps_digest || deps_image {
+                    let repo = r.spec.image.deps_image.as_ref().map(|d| d.value.clone());
+                    if deps_image && repo.is_none() {
+                        eprintln!("strata plan: {} sets no `[image] deps-image`", r.file);
+                        return 1;
+                    }
                     return match r.deps_digest() {
                         Ok(d) => {
-                            println!("{d}");
+                            match repo.filter(|_| deps_image) {
+                                Some(repo) => println!("{}", crate::deps::tag(&repo, &d)),
+                                None => println!("{d}"),
+                            }
                             0
                         }
                         Err(e) => {

@@ -14,6 +14,13 @@ use sha2::{Digest, Sha256};
 use crate::spec::Spec;
 
 /// `files`: each dependency file (context-relative path) and its content.
+/// The tag a deps image is kept under in `[image] deps-image`:
+/// `REPO:deps-` and the digest's first 32 hex digits.
+pub fn tag(repo: &str, digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("{repo}:deps-{}", &hex[..hex.len().min(32)])
+}
+
 pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     let mut h = Sha256::new();
     let mut line = |k: &str, v: &str| {

@@ -18,6 +18,11 @@ pub fn config_env(config: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A label of an image config, if set.
+pub fn config_label(config: &[u8], key: &str) -> Option<String> {
+    serde_json::from_slice::<Value>(config).ok()?.get("config")?.get("Labels")?.get(key)?.as_str().map(String::from)
+}
+
 /// The result's image config: base config + the spec's settings + one
 /// history entry per layer strata added.
 ///

@@ -137,11 +137,54 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         patch.labels.retain(|(lk, _)| lk != k);
         patch.labels.push((k.clone(), v.clone()));
     }
-    if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
+    // `[image] deps-image`: the deps stage may come from an image kept
+    // under the deps digest (runtime and variant targets).
+    let deps_stage = plan.stage_named("deps").filter(|d| *d != stage_idx && plan.base_chain(stage_idx).contains(d));
+    let deps_repo = spec.image.deps_image.as_ref().filter(|_| deps_stage.is_some() && resolving);
+    let labelled = patch.labels.iter().any(|(k, _)| k == "strata.deps.digest");
+    let deps_digest = if labelled || deps_repo.is_some() {
         let missing: Vec<String> = plan.deps_files.iter().filter(|f| !files.contains_key(*f)).cloned().collect();
         // A missing file hashes as empty: the build then fails on it.
         files.extend(read_context_files(client, opts, &missing).await?.into_iter().map(|(p, d)| (p, d.unwrap_or_default())));
-        *v = request::deps_digest(&spec, &plan, &files);
+        Some(request::deps_digest(&spec, &plan, &files))
+    } else {
+        None
+    };
+    if let (Some((_, v)), Some(d)) = (patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest"), &deps_digest) {
+        *v = d.clone();
+    }
+    // per platform: the deps image found, and its config
+    let mut deps_images: Vec<Option<(BaseImage, Vec<u8>)>> = vec![None; platforms.len()];
+    if let (Some(repo), Some(digest)) = (deps_repo, &deps_digest) {
+        let tag = crate::deps::tag(&repo.value, digest);
+        let located = |msg: String| FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(repo.span.clone(), msg)));
+        for (pi, platform) in platforms.iter().enumerate() {
+            let normalized = reference::normalize_ref(&tag);
+            let req = gw::ResolveImageConfigRequest {
+                r#ref: normalized.clone(),
+                platform: Some(pb::Platform::from(platform)),
+                // the registry only: a local tag must not stand for it
+                resolve_mode: "pull".into(),
+                log_name: format!("[strata] deps image {tag} ({}): used when found, else the deps are built", crate::platform::format(platform)),
+                ..Default::default()
+            };
+            match client.resolve_image_config(req).await {
+                Ok(res) => {
+                    let res = res.into_inner();
+                    let label = image::config_label(&res.config, "strata.deps.digest");
+                    if label.as_deref() != Some(digest.as_str()) {
+                        return Err(located(format!(
+                            "the deps image {tag} carries strata.deps.digest {}, not {digest}: it was built from other dependency files or settings; refusing it (push the deps target again, or delete the tag)",
+                            label.unwrap_or_else(|| "none".into())
+                        )));
+                    }
+                    let img = BaseImage { source: reference::pin(&normalized, &res.digest), env: image::config_env(&res.config), def: None };
+                    deps_images[pi] = Some((img, res.config));
+                }
+                Err(e) if deps_image_missing(&e, &normalized) => {}
+                Err(e) => return Err(located(format!("`image.deps-image`: looking for {tag} failed: {}", e.message()))),
+            }
+        }
     }
 
     let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
@@ -185,9 +228,12 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             .collect();
         let configs: BTreeMap<String, Vec<u8>> =
             resolved[pi].iter().filter(|(_, res)| !res.config.is_empty()).map(|(r, res)| (r.clone(), res.config.clone())).collect();
+        let stage_images: BTreeMap<usize, BaseImage> =
+            deps_stage.zip(deps_images[pi].as_ref()).map(|(d, (img, _))| (d, img.clone())).into_iter().collect();
         let inputs = lower::Inputs {
             platform: platform.clone(),
             images: &images,
+            stage_images: &stage_images,
             named_contexts: &opts.named_contexts,
             resolve_mode: opts.image_resolve_mode.clone(),
             spec: Some((&file, &source)),
@@ -196,7 +242,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             merge: caps.merge_op(),
         };
         let lowered = lower::lower(&plan, &inputs, stage_idx);
-        let base_config = configs.get(plan.base_image(stage_idx)).map(Vec::as_slice);
+        let base_config = match &deps_images[pi] {
+            Some((_, config)) => Some(config.as_slice()),
+            None => configs.get(plan.base_image(stage_idx)).map(Vec::as_slice),
+        };
         let config = image::runtime_config(base_config, &patch, &lowered.history, platform, Some(&created));
         let res = client
             .solve(gw::SolveRequest {
@@ -412,6 +461,16 @@ async fn resolve_images(
         }
     }
     Ok(jobs)
+}
+
+/// A deps image tag that is not there (as opposed to a registry that
+/// cannot be reached). BuildKit's not-found errors reach a frontend as
+/// `Unknown` with the message ending in "REF: not found".
+fn deps_image_missing(e: &tonic::Status, normalized: &str) -> bool {
+    let m = e.message();
+    e.code() == tonic::Code::NotFound
+        || (m.ends_with(&format!("{normalized}: not found")) && !m.contains("no match for platform"))
+        || m.contains("pull access denied")
 }
 
 fn platform_json(p: &Platform) -> serde_json::Value {

@@ -47,6 +47,9 @@ pub struct Inputs<'a> {
     /// `no-cache`: ignore the cache for every op, or for the ops of the
     /// named custom steps.
     pub no_cache: NoCache,
+    /// Stages replaced by an image (the deps stage by a deps image found
+    /// under its digest): lowering one gives the image, none of its ops.
+    pub stage_images: &'a BTreeMap<usize, BaseImage>,
     /// The engine has MergeOp: copies become independent layers merged
     /// onto the image, so a dependency change does not invalidate the app
     /// layers above it (and vice versa). Without it: the linear chain.
@@ -54,6 +57,7 @@ pub struct Inputs<'a> {
 }
 
 static NO_IMAGES: BTreeMap<String, BaseImage> = BTreeMap::new();
+static NO_STAGE_IMAGES: BTreeMap<usize, BaseImage> = BTreeMap::new();
 static NO_CONTEXTS: BTreeSet<String> = BTreeSet::new();
 
 impl<'a> Inputs<'a> {
@@ -69,6 +73,7 @@ impl<'a> Inputs<'a> {
             spec,
             session: None,
             no_cache: NoCache::None,
+            stage_images: &NO_STAGE_IMAGES,
             merge,
         }
     }
@@ -111,15 +116,18 @@ pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
     };
     let out = l.stage(target).state;
     let definition = l.g.definition(&out, inputs.spec);
-    Lowered { definition, history: history(plan, target) }
+    Lowered { definition, history: history(plan, target, inputs.stage_images) }
 }
 
 /// The history of every layer above the image, for the target's chain:
 /// computed once here, not per stage (a stage's history holds all of its
 /// bases', so keeping one per stage is quadratic in a chain of steps).
-fn history(plan: &Plan, target: usize) -> Vec<String> {
+fn history(plan: &Plan, target: usize, replaced: &BTreeMap<usize, BaseImage>) -> Vec<String> {
     let mut out = Vec::new();
-    for i in plan.base_chain(target).into_iter().rev() {
+    // a stage replaced by an image: its layers are the image's, with their
+    // history in its config
+    let chain: Vec<usize> = plan.base_chain(target).into_iter().take_while(|i| !replaced.contains_key(i)).collect();
+    for i in chain.into_iter().rev() {
         for op in &plan.stages[i].ops {
             match op {
                 Op::Merge { layers, .. } => out.extend(layers.iter().map(|l| l.name.clone())),
@@ -136,6 +144,13 @@ impl Lowering<'_> {
     fn stage(&mut self, idx: usize) -> StageOut {
         if let Some(done) = &self.stages[idx] {
             return done.clone();
+        }
+        if let Some(img) = self.inputs.stage_images.get(&idx) {
+            let name = format!("deps image: {} (found: no OS package or dependency install runs)", img.source);
+            let (state, env) = self.image_state(img, &name);
+            let out = StageOut { state, env };
+            self.stages[idx] = Some(out.clone());
+            return out;
         }
         let stage = &self.plan.stages[idx];
         let (state, env) = match &stage.from {
@@ -185,6 +200,10 @@ impl Lowering<'_> {
             env: vec![DEFAULT_PATH.to_string()],
             def: None,
         });
+        self.image_state(&base, &format!("base: {r}"))
+    }
+
+    fn image_state(&mut self, base: &BaseImage, name: &str) -> (Output, Vec<String>) {
         let mut env = base.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.insert(0, DEFAULT_PATH.to_string());
@@ -193,7 +212,7 @@ impl Lowering<'_> {
             return (out, env);
         }
         let op = super::image_op(&base.source, self.platform(), self.inputs.resolve_mode.as_deref());
-        (self.g.add(op, &format!("base: {r}"), None), env)
+        (self.g.add(op, name, None), env)
     }
 
     fn source(&mut self, from: &FileSource) -> Output {

@@ -133,6 +133,9 @@ pub struct Image {
     pub base: Sp<String>,
     /// Image the builder stage starts from; the runtime base when unset.
     pub builder: Option<Sp<String>>,
+    /// A repository the deps image is kept in, tagged by the deps digest
+    /// (`REPO:deps-<digest>`): a runtime build starts from it when it exists.
+    pub deps_image: Option<Sp<String>>,
     pub workdir: Sp<String>,
     pub user: Sp<User>,
     pub entrypoint: Option<Vec<String>>,

@@ -457,6 +457,17 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
     if let Some(b) = &builder {
         check_image_ref(b)?;
     }
+    let deps_image = t.str(cx, "deps-image")?;
+    if let Some(d) = &deps_image {
+        check_image_ref(d)?;
+        let last = d.value.rsplit('/').next().unwrap_or("");
+        if d.value.contains('@') || last.contains(':') {
+            return Err(Diagnostic::new(
+                d.span.clone(),
+                format!("`image.deps-image` names a repository, without a tag or digest (found \"{}\"): the tag comes from the deps digest", d.value),
+            ));
+        }
+    }
     let workdir = t.str(cx, "workdir")?.unwrap_or_else(|| Sp::new("/app".into(), span.start..span.start));
     if !workdir.value.starts_with('/') {
         return Err(Diagnostic::new(workdir.span, format!("`image.workdir` must be an absolute path, found \"{}\"", workdir.value)));
@@ -508,7 +519,7 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
         crate::platform::parse(&p.value).map_err(|m| Diagnostic::new(p.span.clone(), m))?;
     }
     t.finish(schema::IMAGE)?;
-    Ok(Image { base, builder, workdir, user, entrypoint, cmd, env, expose, labels, init, healthcheck, stopsignal, platforms })
+    Ok(Image { base, builder, deps_image, workdir, user, entrypoint, cmd, env, expose, labels, init, healthcheck, stopsignal, platforms })
 }
 
 fn check_image_ref(r: &Sp<String>) -> Result<()> {

@@ -93,6 +93,11 @@ pub const HEALTHCHECK: &[Key] = &[
 pub const IMAGE: &[Key] = &[
     req("base", Ty::Str, "the runtime base image, e.g. \"python:3.12-slim\""),
     k("builder", Ty::Str, "the image the builder stage starts from (default: base)"),
+    k(
+        "deps-image",
+        Ty::Str,
+        "a repository (no tag) holding deps images by digest: a runtime build starts from REPO:deps-<digest> when it exists, and no OS package or dependency install runs",
+    ),
     k("workdir", Ty::AbsPath, "working directory of the image and of steps (default /app)"),
     k(
         "user",

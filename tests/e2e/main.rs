@@ -37,3 +37,4 @@ mod ssh;
 mod subrequests;
 mod system;
 mod targets;
+mod team;

@@ -99,3 +99,33 @@ fn contexts_that_cannot_be_an_image_are_located_errors() {
     assert!(b.log.contains("build context team/base:1 (docker-image://strata-test/none-such:1)"), "{}", b.log);
     assert!(b.log.contains("strata.toml:4"), "{}", b.log);
 }
+
+/// compose: a service whose `additional_contexts` names another service
+/// builds on that service's image (compose runs bake).
+#[test]
+fn compose_additional_context_names_another_service() {
+    gate!(ModernBuildkit);
+    let n = nonce();
+    let p = Project::empty("ctx-compose");
+    p.write(
+        "deps.toml",
+        &format!("# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\nuser = \"root\"\nenv = {{ DEPS = \"{n}\" }}\n[[step]]\nname = \"deps\"\nrun = \"mkdir -p /opt/deps && echo {n} > /opt/deps/marker\"\noutputs = [\"/opt/deps\"]\n"),
+    );
+    p.write("strata.toml", "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"team/deps\"\nentrypoint = [\"cat\", \"/opt/deps/marker\", \"/app/app.txt\"]\n[app]\ncopy = [\"app.txt\"]\n");
+    p.write("app.txt", "composed\n");
+    p.write(
+        "compose.yaml",
+        &format!(
+            "services:\n  deps:\n    build:\n      context: .\n      dockerfile: deps.toml\n  app:\n    image: {}\n    build:\n      context: .\n      dockerfile: strata.toml\n      additional_contexts:\n        team/deps: service:deps\n",
+            p.tag
+        ),
+    );
+    let project = format!("strata-compose-{n}");
+    let out = docker().current_dir(&p.dir).args(["compose", "-p", &project, "build", "app"]).env("BUILDKIT_PROGRESS", "plain").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "compose build failed:\n{log}");
+    assert!(!log.contains("resolve image config for team/deps"), "team/deps was looked up in a registry:\n{log}");
+    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\ncomposed\n"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(p.inspect("{{json .Config.Env}}").contains(&format!("DEPS={n}")));
+}

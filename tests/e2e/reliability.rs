@@ -9,11 +9,8 @@ use super::common::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The engine2 tests kill or fill it: one at a time.
-static ENGINE2: Mutex<()> = Mutex::new(());
-
 fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ENGINE2.lock().unwrap_or_else(|e| e.into_inner())
+    engine2_lock()
 }
 
 /// A build running in the background, its log collected as it comes.

@@ -8,26 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
 use super::common::*;
 
 const SPDX: &str = "https://spdx.dev/Document";
-
-/// The local registry (scripts/registry.sh, 127.0.0.1:5000), up.
-fn registry() -> &'static str {
-    static UP: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = UP.get_or_init(|| {
-        let out = Command::new("bash").arg(repo().join("scripts/registry.sh")).arg("up").output().map_err(|e| e.to_string())?;
-        out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
-    });
-    if let Err(e) = r {
-        panic!("scripts/registry.sh up failed: {e}");
-    }
-    "127.0.0.1:5000"
-}
 
 fn curl(url: &str, accept: &str) -> Vec<u8> {
     let out = Command::new("curl").args(["-fsS", "-H", &format!("Accept: {accept}"), url]).output().expect("curl");

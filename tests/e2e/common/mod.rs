@@ -61,6 +61,27 @@ pub fn engine2() -> Option<String> {
     }
 }
 
+/// The local registry (scripts/registry.sh, 127.0.0.1:5000), up; both
+/// engines have it as an insecure registry.
+pub fn registry() -> &'static str {
+    static UP: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = UP.get_or_init(|| {
+        let out = Command::new("bash").arg(repo().join("scripts/registry.sh")).arg("up").output().map_err(|e| e.to_string())?;
+        out.status.success().then_some(()).ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+    });
+    if let Err(e) = r {
+        panic!("scripts/registry.sh up failed: {e}");
+    }
+    "127.0.0.1:5000"
+}
+
+/// engine2 is killed, restarted and filled by the fault tests: every test
+/// that builds there holds this, one at a time.
+pub fn engine2_lock() -> std::sync::MutexGuard<'static, ()> {
+    static ENGINE2: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ENGINE2.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Copies strata:dev and the base images from the main engine to `host`
 /// when its copies differ (by image id).
 pub fn sync_images(host: &str) -> Result<(), String> {
