@@ -157,7 +157,9 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
     let mut deps_images: Vec<Option<(BaseImage, Vec<u8>)>> = vec![None; platforms.len()];
     if let (Some(repo), Some(digest)) = (deps_repo, &deps_digest) {
         let tag = crate::deps::tag(&repo.value, digest);
-        let located = |msg: String| FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(repo.span.clone(), msg)));
+        let located = |msg: String| {
+            FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(repo.span.clone(), msg)))
+        };
         for (pi, platform) in platforms.iter().enumerate() {
             let normalized = reference::normalize_ref(&tag);
             let req = gw::ResolveImageConfigRequest {
@@ -165,7 +167,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
                 platform: Some(pb::Platform::from(platform)),
                 // the registry only: a local tag must not stand for it
                 resolve_mode: "pull".into(),
-                log_name: format!("[strata] deps image {tag} ({}): used when found, else the deps are built", crate::platform::format(platform)),
+                log_name: format!(
+                    "[strata] deps image {tag} ({}): used when found, else the deps are built",
+                    crate::platform::format(platform)
+                ),
                 ..Default::default()
             };
             match client.resolve_image_config(req).await {
@@ -178,7 +183,8 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
                             label.unwrap_or_else(|| "none".into())
                         )));
                     }
-                    let img = BaseImage { source: reference::pin(&normalized, &res.digest), env: image::config_env(&res.config), def: None };
+                    let img =
+                        BaseImage { source: reference::pin(&normalized, &res.digest), env: image::config_env(&res.config), def: None };
                     deps_images[pi] = Some((img, res.config));
                 }
                 Err(e) if deps_image_missing(&e, &normalized) => {}

@@ -561,6 +561,45 @@ copy = ["app.py", "templates/"]
         lower(&plan, &inputs, plan.target)
     }
 
+    /// The deps stage replaced by a deps image: no exec of the deps or the
+    /// builder is in the definition, the app copies sit on the image, and
+    /// the history lists only the layers above it.
+    #[test]
+    fn a_deps_image_replaces_the_deps_stage() {
+        let spec = crate::spec::load(SPEC, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build(&spec, &[]);
+        let deps = plan.stage_named("deps").unwrap();
+        let img = BaseImage {
+            source: "reg.example/app-deps:deps-0123@sha256:ab".into(),
+            env: vec!["PATH=/opt/venv/bin:/usr/bin".into()],
+            def: None,
+        };
+        let replaced: BTreeMap<usize, BaseImage> = [(deps, img)].into();
+        let named: BTreeSet<String> = ["wheels".to_string()].into();
+        for merge in [false, true] {
+            let inputs = Inputs {
+                named_contexts: &named,
+                stage_images: &replaced,
+                ..Inputs::offline(crate::platform::parse("linux/amd64").unwrap(), Some(("strata.toml", SPEC)), merge)
+            };
+            let l = lower(&plan, &inputs, plan.target);
+            let ops: Vec<pb::Op> = l.definition.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect();
+            let execs = ops.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Exec(_)))).count();
+            let sources: Vec<String> = ops
+                .iter()
+                .filter_map(|o| match &o.op {
+                    Some(pb::op::Op::Source(s)) => Some(s.identifier.clone()),
+                    _ => None,
+                })
+                .collect();
+            // the user's creation is a deps op too: nothing runs at all
+            assert_eq!(execs, 0, "merge {merge}: {sources:?}");
+            assert!(sources.contains(&"docker-image://reg.example/app-deps:deps-0123@sha256:ab".to_string()), "{sources:?}");
+            assert!(!sources.iter().any(|s| s.contains("python:3.11")), "the original base is still used: {sources:?}");
+            assert_eq!(l.history, ["app: copy app.py", "app: copy templates/"], "merge {merge}");
+        }
+    }
+
     #[test]
     fn deterministic_bytes() {
         let a = lowered(&["wheels"]).definition;

@@ -464,7 +464,10 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
         if d.value.contains('@') || last.contains(':') {
             return Err(Diagnostic::new(
                 d.span.clone(),
-                format!("`image.deps-image` names a repository, without a tag or digest (found \"{}\"): the tag comes from the deps digest", d.value),
+                format!(
+                    "`image.deps-image` names a repository, without a tag or digest (found \"{}\"): the tag comes from the deps digest",
+                    d.value
+                ),
             ));
         }
     }

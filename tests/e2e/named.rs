@@ -121,7 +121,8 @@ fn compose_additional_context_names_another_service() {
         ),
     );
     let project = format!("strata-compose-{n}");
-    let out = docker().current_dir(&p.dir).args(["compose", "-p", &project, "build", "app"]).env("BUILDKIT_PROGRESS", "plain").output().unwrap();
+    let out =
+        docker().current_dir(&p.dir).args(["compose", "-p", &project, "build", "app"]).env("BUILDKIT_PROGRESS", "plain").output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "compose build failed:\n{log}");
     assert!(!log.contains("resolve image config for team/deps"), "team/deps was looked up in a registry:\n{log}");

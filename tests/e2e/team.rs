@@ -140,7 +140,8 @@ fn deps_image_by_digest_skips_the_installs_on_another_engine() {
         assert!(!b.log.contains(step), "`{step}` is part of a build on the deps image:\n{}", b.log);
     }
     let run = |p: &Project| {
-        let out = docker().env("DOCKER_HOST", &host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
+        let out =
+            docker().env("DOCKER_HOST", &host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(run(&p), "1.16.0");
