@@ -71,8 +71,96 @@ pub fn main() -> i32 {
     })
 }
 
+/// One build request, read and loaded: what every phase below works on.
+struct Request {
+    file: String,
+    source: String,
+    dockerignore: Vec<String>,
+    spec: spec::Spec,
+    /// The stage `--target` picked (a variant builds `runtime`).
+    stage_name: String,
+    target: String,
+    platforms: Vec<Platform>,
+    caps: caps::Caps,
+}
+
+impl Request {
+    /// A spec error at `span`.
+    fn error(&self, span: crate::spec::Span, msg: String) -> FrontendError {
+        FrontendError::Spec(crate::diag::SpecError::new(&self.file, &self.source, crate::diag::Diagnostic::new(span, msg)))
+    }
+}
+
+/// The pipeline: read the request, start resolving the base images, read
+/// the dependency files, plan (or answer a subrequest), look for a deps
+/// image, then lower and solve each platform and assemble the result.
 async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, FrontendError> {
-    // Ping and reading the spec are independent round trips.
+    let req = read_request(client, opts).await?;
+    let resolving = opts.request_id.is_none();
+    // Resolving the base images overlaps with reading the dependency files.
+    let jobs = if resolving { resolve_images(client, opts, &req.spec, &req.platforms).await? } else { tokio::task::JoinSet::new() };
+    let mut files = if resolving { read_dependency_files(client, opts, &req).await? } else { BTreeMap::new() };
+    let plan = request::plan(&req.spec, &req.dockerignore, files.clone(), req.caps.merge_op());
+    if let Some(id) = &opts.request_id {
+        let input = subrequest::Input {
+            spec: &req.spec,
+            plan: &plan,
+            source: &req.source,
+            file: &req.file,
+            dockerignore: &req.dockerignore,
+            target: &req.stage_name,
+        };
+        return subrequest::answer(id, &input);
+    }
+    let stage_idx = request::stage(&plan, &req.spec, &req.stage_name, &req.target).map_err(|e| FrontendError::Other(e.to_string()))?;
+    let mut patch = plan.stages[stage_idx].config.clone().unwrap_or_default();
+    for (k, v) in &opts.labels {
+        patch.labels.retain(|(lk, _)| lk != k);
+        patch.labels.push((k.clone(), v.clone()));
+    }
+    let deps = deps_image(client, opts, &req, &plan, stage_idx, &mut files, &mut patch).await?;
+    let resolved = join_resolved(jobs, &req).await?;
+    // --sbom: strata's own SBOM, unless a scanner image is named (then
+    // BuildKit runs it on the result, as for any frontend).
+    let sbom = opts.sbom.as_deref().is_some_and(crate::sbom::wants_own_sbom) && req.caps.attestations();
+    if sbom {
+        // The lock's pinned archive hashes go in the SBOM.
+        let lock: Vec<String> =
+            req.spec.python.iter().flat_map(|p| p.lock.iter()).map(|l| l.value.clone()).filter(|l| !files.contains_key(l)).collect();
+        files.extend(read_context_files(client, opts, &lock).await?.into_iter().filter_map(|(p, d)| Some((p, d?))));
+    }
+    let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        crate::timefmt::rfc3339(now)
+    });
+    let mut results = Vec::new();
+    let mut attestations = std::collections::HashMap::new();
+    for (pi, platform) in req.platforms.iter().enumerate() {
+        let one = PlatformBuild {
+            req: &req,
+            plan: &plan,
+            stage_idx,
+            patch: &patch,
+            platform,
+            resolved: &resolved[pi],
+            deps: deps.stage.zip(deps.found[pi].as_ref()),
+            files: &files,
+            created: &created,
+            sbom,
+        };
+        let (built, attested) = solve_platform(client, opts, &one).await?;
+        if let Some(list) = attested {
+            attestations.insert(built.id.clone(), list);
+        }
+        results.push(built);
+    }
+    Ok(assemble(results, attestations))
+}
+
+/// Ping (the caps and the worker's platform) and the spec, at once; the
+/// spec loaded for the target; the platforms: `--platform` (a comma
+/// list), else `[image] platforms`, else the worker's own.
+async fn read_request(client: &mut Client, opts: &BuildOpts) -> Result<Request, FrontendError> {
     let mut pinger = client.clone();
     let (pong, read) = tokio::join!(pinger.ping(gw::PingRequest {}), read_inputs(client, opts));
     let pong = pong?.into_inner();
@@ -82,14 +170,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         Some(p) => Platform::from(p),
         None => Platform { os: "linux".into(), architecture: "amd64".into(), variant: String::new() },
     };
-
     let (source, dockerignore) = read?;
     let file = opts.filename.clone();
     let target = opts.target.clone().unwrap_or_default();
     let (spec, stage_name) = request::load(&file, &source, &opts.build_args, &target).map_err(FrontendError::Spec)?;
-    let resolving = opts.request_id.is_none();
-    // Platforms: --platform (comma list), else [image] platforms, else the
-    // worker's own.
     let platforms: Vec<Platform> = match &opts.platform {
         Some(list) => {
             list.split(',').filter(|p| !p.trim().is_empty()).map(parse_platform).collect::<Result<_, _>>().map_err(FrontendError::Other)?
@@ -99,20 +183,21 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
         }
         None => vec![worker_platform],
     };
-    // Start resolving the base images now: it overlaps with reading the
-    // dependency files below.
-    let mut jobs = if resolving { resolve_images(client, opts, &spec, &platforms).await? } else { tokio::task::JoinSet::new() };
-    // Layered Python installs need the requirement files' pins at plan time
-    // (one more round trip, only for specs that can use them).
-    let wanted = if resolving { request::plan_files(&spec) } else { vec![] };
+    Ok(Request { file, source, dockerignore, spec, stage_name, target, platforms, caps })
+}
+
+/// The dependency files the plan needs at plan time (layered installs read
+/// their pins), and the files they include (`-r base.txt`), up to 8 deep.
+async fn read_dependency_files(client: &mut Client, opts: &BuildOpts, req: &Request) -> Result<BTreeMap<String, Vec<u8>>, FrontendError> {
+    let (file, source, spec) = (&req.file, &req.source, &req.spec);
+    let wanted = request::plan_files(spec);
     let names: Vec<String> = wanted.iter().map(|w| w.value.clone()).collect();
     let read = read_context_files(client, opts, &names).await?;
-    request::missing_file(&file, &source, &wanted, |p| read.iter().any(|(f, d)| f == p && d.is_some())).map_err(FrontendError::Spec)?;
+    request::missing_file(file, source, &wanted, |p| read.iter().any(|(f, d)| f == p && d.is_some())).map_err(FrontendError::Spec)?;
     let mut files: BTreeMap<String, Vec<u8>> = read.into_iter().filter_map(|(p, d)| Some((p, d?))).collect();
-    // Requirement files include others (`-r base.txt`): read those too.
     for _ in 0..8 {
-        let more = request::included_files(&file, &source, &spec, &files).map_err(FrontendError::Spec)?;
-        if more.is_empty() || !resolving {
+        let more = request::included_files(file, source, spec, &files).map_err(FrontendError::Spec)?;
+        if more.is_empty() {
             break;
         }
         let names: Vec<String> = more.iter().map(|(p, _)| p.clone()).collect();
@@ -121,215 +206,236 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
                 Some(d) => {
                     files.insert(path, d);
                 }
-                None => return Err(FrontendError::Spec(request::included_missing(&file, &source, &path, span))),
+                None => return Err(FrontendError::Spec(request::included_missing(file, source, &path, span))),
             }
         }
     }
-    let plan = request::plan(&spec, &dockerignore, files.clone(), caps.merge_op());
-    if let Some(req) = &opts.request_id {
-        let input =
-            subrequest::Input { spec: &spec, plan: &plan, source: &source, file: &file, dockerignore: &dockerignore, target: &stage_name };
-        return subrequest::answer(req, &input);
+    Ok(files)
+}
+
+/// The deps stage, and per platform the deps image found for it (with its
+/// config), if any.
+struct DepsImage {
+    stage: Option<usize>,
+    found: Vec<Option<(BaseImage, Vec<u8>)>>,
+}
+
+/// Computes `strata.deps.digest` when the target is labelled with it or
+/// `[image] deps-image` is set (reading every dependency file), and looks
+/// for `REPO:deps-<digest>` in the registry for a runtime or variant target.
+async fn deps_image(
+    client: &mut Client,
+    opts: &BuildOpts,
+    req: &Request,
+    plan: &crate::plan::Plan,
+    stage_idx: usize,
+    files: &mut BTreeMap<String, Vec<u8>>,
+    patch: &mut crate::plan::ConfigPatch,
+) -> Result<DepsImage, FrontendError> {
+    let stage = plan.stage_named("deps").filter(|d| *d != stage_idx && plan.base_chain(stage_idx).contains(d));
+    let mut out = DepsImage { stage, found: vec![None; req.platforms.len()] };
+    let repo = req.spec.image.deps_image.as_ref().filter(|_| stage.is_some());
+    let label = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest");
+    if label.is_none() && repo.is_none() {
+        return Ok(out);
     }
-    let stage_idx = request::stage(&plan, &spec, &stage_name, &target).map_err(|e| FrontendError::Other(e.to_string()))?;
-    let mut patch = plan.stages[stage_idx].config.clone().unwrap_or_default();
-    for (k, v) in &opts.labels {
-        patch.labels.retain(|(lk, _)| lk != k);
-        patch.labels.push((k.clone(), v.clone()));
+    let missing: Vec<String> = plan.deps_files.iter().filter(|f| !files.contains_key(*f)).cloned().collect();
+    // A missing file hashes as empty: the build then fails on it.
+    files.extend(read_context_files(client, opts, &missing).await?.into_iter().map(|(p, d)| (p, d.unwrap_or_default())));
+    let digest = request::deps_digest(&req.spec, plan, files);
+    if let Some((_, v)) = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest") {
+        *v = digest.clone();
     }
-    // `[image] deps-image`: the deps stage may come from an image kept
-    // under the deps digest (runtime and variant targets).
-    let deps_stage = plan.stage_named("deps").filter(|d| *d != stage_idx && plan.base_chain(stage_idx).contains(d));
-    let deps_repo = spec.image.deps_image.as_ref().filter(|_| deps_stage.is_some() && resolving);
-    let labelled = patch.labels.iter().any(|(k, _)| k == "strata.deps.digest");
-    let deps_digest = if labelled || deps_repo.is_some() {
-        let missing: Vec<String> = plan.deps_files.iter().filter(|f| !files.contains_key(*f)).cloned().collect();
-        // A missing file hashes as empty: the build then fails on it.
-        files.extend(read_context_files(client, opts, &missing).await?.into_iter().map(|(p, d)| (p, d.unwrap_or_default())));
-        Some(request::deps_digest(&spec, &plan, &files))
-    } else {
-        None
-    };
-    if let (Some((_, v)), Some(d)) = (patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest"), &deps_digest) {
-        *v = d.clone();
-    }
-    // per platform: the deps image found, and its config
-    let mut deps_images: Vec<Option<(BaseImage, Vec<u8>)>> = vec![None; platforms.len()];
-    if let (Some(repo), Some(digest)) = (deps_repo, &deps_digest) {
-        let tag = crate::deps::tag(&repo.value, digest);
-        let located = |msg: String| {
-            FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(repo.span.clone(), msg)))
+    let Some(repo) = repo else { return Ok(out) };
+    let tag = crate::deps::tag(&repo.value, &digest);
+    let normalized = reference::normalize_ref(&tag);
+    for (pi, platform) in req.platforms.iter().enumerate() {
+        let lookup = gw::ResolveImageConfigRequest {
+            r#ref: normalized.clone(),
+            platform: Some(pb::Platform::from(platform)),
+            // the registry only: a local tag must not stand for it
+            resolve_mode: "pull".into(),
+            log_name: format!(
+                "[strata] deps image {tag} ({}): used when found, else the deps are built",
+                crate::platform::format(platform)
+            ),
+            ..Default::default()
         };
-        for (pi, platform) in platforms.iter().enumerate() {
-            let normalized = reference::normalize_ref(&tag);
-            let req = gw::ResolveImageConfigRequest {
-                r#ref: normalized.clone(),
-                platform: Some(pb::Platform::from(platform)),
-                // the registry only: a local tag must not stand for it
-                resolve_mode: "pull".into(),
-                log_name: format!(
-                    "[strata] deps image {tag} ({}): used when found, else the deps are built",
-                    crate::platform::format(platform)
-                ),
-                ..Default::default()
-            };
-            match client.resolve_image_config(req).await {
-                Ok(res) => {
-                    let res = res.into_inner();
-                    let label = image::config_label(&res.config, "strata.deps.digest");
-                    if label.as_deref() != Some(digest.as_str()) {
-                        return Err(located(format!(
-                            "the deps image {tag} carries strata.deps.digest {}, not {digest}: it was built from other dependency files or settings; refusing it (push the deps target again, or delete the tag)",
-                            label.unwrap_or_else(|| "none".into())
-                        )));
-                    }
-                    let img =
-                        BaseImage { source: reference::pin(&normalized, &res.digest), env: image::config_env(&res.config), def: None };
-                    deps_images[pi] = Some((img, res.config));
+        match client.resolve_image_config(lookup).await {
+            Ok(res) => {
+                let res = res.into_inner();
+                let label = image::config_label(&res.config, "strata.deps.digest");
+                if label.as_deref() != Some(digest.as_str()) {
+                    return Err(req.error(repo.span.clone(), format!(
+                        "the deps image {tag} carries strata.deps.digest {}, not {digest}: it was built from other dependency files or settings; refusing it (push the deps target again, or delete the tag)",
+                        label.unwrap_or_else(|| "none".into())
+                    )));
                 }
-                Err(e) if deps_image_missing(&e, &normalized) => {}
-                Err(e) => return Err(located(format!("`image.deps-image`: looking for {tag} failed: {}", e.message()))),
+                let img = BaseImage { source: reference::pin(&normalized, &res.digest), env: image::config_env(&res.config), def: None };
+                out.found[pi] = Some((img, res.config));
             }
+            Err(e) if deps_image_missing(&e, &normalized) => {}
+            Err(e) => return Err(req.error(repo.span.clone(), format!("`image.deps-image`: looking for {tag} failed: {}", e.message()))),
         }
     }
+    Ok(out)
+}
 
-    let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        crate::timefmt::rfc3339(now)
-    });
-
-    let mut resolved: Vec<BTreeMap<String, Resolved>> = vec![BTreeMap::new(); platforms.len()];
+/// Waits for the base image jobs; a context's problem is told at the spec
+/// line of the image it stands for.
+async fn join_resolved(mut jobs: tokio::task::JoinSet<Job>, req: &Request) -> Result<Vec<BTreeMap<String, Resolved>>, FrontendError> {
+    let mut resolved: Vec<BTreeMap<String, Resolved>> = vec![BTreeMap::new(); req.platforms.len()];
     while let Some(j) = jobs.join_next().await {
         let (pi, r, res) = j.map_err(|e| FrontendError::Other(format!("resolving base images: {e}")))?;
         let res = res.map_err(|e| match e {
             ResolveError::Engine(s) => FrontendError::Engine(s),
-            // a context's problem, told at the spec line of the image
             ResolveError::Context(msg) => {
-                let at = [Some(&spec.image.base), spec.image.builder.as_ref()].into_iter().flatten().find(|b| b.value == r);
-                let span = at.map(|b| b.span.clone()).unwrap_or(0..0);
-                FrontendError::Spec(crate::diag::SpecError::new(&file, &source, crate::diag::Diagnostic::new(span, msg)))
+                let at = [Some(&req.spec.image.base), req.spec.image.builder.as_ref()].into_iter().flatten().find(|b| b.value == r);
+                req.error(at.map(|b| b.span.clone()).unwrap_or(0..0), msg)
             }
         })?;
         resolved[pi].insert(r, res);
     }
+    Ok(resolved)
+}
 
-    // --sbom: strata's own SBOM, unless a scanner image is named (then
-    // BuildKit runs it on the result, as for any frontend).
-    let sbom = opts.sbom.as_deref().is_some_and(crate::sbom::wants_own_sbom) && caps.attestations();
-    if sbom {
-        // The lock's pinned archive hashes go in the SBOM.
-        let lock: Vec<String> =
-            spec.python.iter().flat_map(|p| p.lock.iter()).map(|l| l.value.clone()).filter(|l| !files.contains_key(l)).collect();
-        files.extend(read_context_files(client, opts, &lock).await?.into_iter().filter_map(|(p, d)| Some((p, d?))));
+/// Everything one platform's build needs.
+struct PlatformBuild<'a> {
+    req: &'a Request,
+    plan: &'a crate::plan::Plan,
+    stage_idx: usize,
+    patch: &'a crate::plan::ConfigPatch,
+    platform: &'a Platform,
+    resolved: &'a BTreeMap<String, Resolved>,
+    /// The deps stage and the deps image found for it.
+    deps: Option<(usize, &'a (BaseImage, Vec<u8>))>,
+    files: &'a BTreeMap<String, Vec<u8>>,
+    created: &'a str,
+    sbom: bool,
+}
+
+/// One platform's result: its id (`linux/amd64`), ref, image config.
+struct Built {
+    id: String,
+    result: gw::Ref,
+    config: Vec<u8>,
+    platform: Platform,
+}
+
+/// Lowers and solves the target for one platform, and its SBOM when asked.
+async fn solve_platform(
+    client: &mut Client,
+    opts: &BuildOpts,
+    b: &PlatformBuild<'_>,
+) -> Result<(Built, Option<gw::Attestations>), FrontendError> {
+    let images: BTreeMap<String, BaseImage> = b
+        .resolved
+        .iter()
+        .map(|(r, res)| (r.clone(), BaseImage { source: res.source.clone(), env: image::config_env(&res.config), def: res.def.clone() }))
+        .collect();
+    let stage_images: BTreeMap<usize, BaseImage> = b.deps.map(|(d, (img, _))| (d, img.clone())).into_iter().collect();
+    let inputs = lower::Inputs {
+        platform: b.platform.clone(),
+        images: &images,
+        stage_images: &stage_images,
+        named_contexts: &opts.named_contexts,
+        resolve_mode: opts.image_resolve_mode.clone(),
+        spec: Some((&b.req.file, &b.req.source)),
+        session: opts.session.clone(),
+        no_cache: opts.no_cache.clone(),
+        merge: b.req.caps.merge_op(),
+    };
+    let lowered = lower::lower(b.plan, &inputs, b.stage_idx);
+    let base_config = match b.deps {
+        Some((_, (_, config))) => Some(config.as_slice()),
+        None => b.resolved.get(b.plan.base_image(b.stage_idx)).map(|r| r.config.as_slice()).filter(|c| !c.is_empty()),
+    };
+    let config = image::runtime_config(base_config, b.patch, &lowered.history, b.platform, Some(b.created));
+    let result = solve(client, opts, lowered.definition).await?;
+    let attested = if b.sbom { Some(sbom_attestations(client, opts, b, &inputs, &images, &result).await?) } else { None };
+    let built = Built {
+        id: crate::platform::format(b.platform),
+        result,
+        config: serde_json::to_vec(&config).unwrap_or_default(),
+        platform: b.platform.clone(),
+    };
+    Ok((built, attested))
+}
+
+async fn solve(client: &mut Client, opts: &BuildOpts, definition: pb::Definition) -> Result<gw::Ref, FrontendError> {
+    let res = client
+        .solve(gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports: opts.cache_imports.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    result_ref(res)
+}
+
+/// strata's SBOM of the result (and, with BUILDKIT_SBOM_SCAN_STAGE, of the
+/// builder), read from the solved refs.
+async fn sbom_attestations(
+    client: &mut Client,
+    opts: &BuildOpts,
+    b: &PlatformBuild<'_>,
+    inputs: &lower::Inputs<'_>,
+    images: &BTreeMap<String, BaseImage>,
+    result: &gw::Ref,
+) -> Result<gw::Attestations, FrontendError> {
+    let base_ref = b.plan.base_image(b.stage_idx);
+    let pb_platform = pb::Platform::from(b.platform);
+    let base = images.get(base_ref).zip(b.resolved.get(base_ref)).map(|(img, res)| {
+        let def = img.def.clone().unwrap_or_else(|| {
+            let name = format!("[strata] sbom: base {base_ref}");
+            crate::llb::image_definition(&img.source, Some(pb_platform.clone()), opts.image_resolve_mode.as_deref(), &name)
+        });
+        (base_ref.to_string(), res.digest.clone(), def)
+    });
+    let mut scan = sbom::Scan {
+        spec: &b.req.spec,
+        files: b.files,
+        name: format!("{} ({})", b.req.file, b.plan.stages[b.stage_idx].name),
+        platform: b.platform.clone(),
+        created: b.created.to_string(),
+        base,
+        builder: false,
+    };
+    let mut list = vec![sbom::attestation(client, &result.id, &scan, crate::sbom::FILE_NAME).await?];
+    // BUILDKIT_SBOM_SCAN_STAGE: the builder too, as its own document.
+    if let Some(builder) = b.plan.stage_named("builder").filter(|s| opts.sbom_scan_builder && *s != b.stage_idx) {
+        let lowered = lower::lower(b.plan, inputs, builder);
+        let r = solve(client, opts, lowered.definition).await?;
+        scan.name = format!("{} (builder)", b.req.file);
+        scan.builder = true;
+        scan.base = None;
+        list.push(sbom::attestation(client, &r.id, &scan, "sbom-builder.spdx.json").await?);
     }
-    let mut attestations = std::collections::HashMap::new();
+    Ok(gw::Attestations { attestation: list })
+}
 
-    let mut results = Vec::new();
-    for (pi, platform) in platforms.iter().enumerate() {
-        let images: BTreeMap<String, BaseImage> = resolved[pi]
-            .iter()
-            .map(|(r, res)| {
-                (r.clone(), BaseImage { source: res.source.clone(), env: image::config_env(&res.config), def: res.def.clone() })
-            })
-            .collect();
-        let configs: BTreeMap<String, Vec<u8>> =
-            resolved[pi].iter().filter(|(_, res)| !res.config.is_empty()).map(|(r, res)| (r.clone(), res.config.clone())).collect();
-        let stage_images: BTreeMap<usize, BaseImage> =
-            deps_stage.zip(deps_images[pi].as_ref()).map(|(d, (img, _))| (d, img.clone())).into_iter().collect();
-        let inputs = lower::Inputs {
-            platform: platform.clone(),
-            images: &images,
-            stage_images: &stage_images,
-            named_contexts: &opts.named_contexts,
-            resolve_mode: opts.image_resolve_mode.clone(),
-            spec: Some((&file, &source)),
-            session: opts.session.clone(),
-            no_cache: opts.no_cache.clone(),
-            merge: caps.merge_op(),
-        };
-        let lowered = lower::lower(&plan, &inputs, stage_idx);
-        let base_config = match &deps_images[pi] {
-            Some((_, config)) => Some(config.as_slice()),
-            None => configs.get(plan.base_image(stage_idx)).map(Vec::as_slice),
-        };
-        let config = image::runtime_config(base_config, &patch, &lowered.history, platform, Some(&created));
-        let res = client
-            .solve(gw::SolveRequest {
-                definition: Some(lowered.definition),
-                allow_result_return: true,
-                allow_result_array_ref: true,
-                cache_imports: opts.cache_imports.clone(),
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        let result = result_ref(res)?;
-        let id = crate::platform::format(platform);
-        if sbom {
-            let base_ref = plan.base_image(stage_idx);
-            let pb_platform = pb::Platform::from(platform);
-            let base = images.get(base_ref).zip(resolved[pi].get(base_ref)).map(|(img, res)| {
-                let def = img.def.clone().unwrap_or_else(|| {
-                    crate::llb::image_definition(
-                        &img.source,
-                        Some(pb_platform.clone()),
-                        opts.image_resolve_mode.as_deref(),
-                        &format!("[strata] sbom: base {base_ref}"),
-                    )
-                });
-                (base_ref.to_string(), res.digest.clone(), def)
-            });
-            let mut scan = sbom::Scan {
-                spec: &spec,
-                files: &files,
-                name: format!("{file} ({})", plan.stages[stage_idx].name),
-                platform: platform.clone(),
-                created: created.clone(),
-                base,
-                builder: false,
-            };
-            let mut list = vec![sbom::attestation(client, &result.id, &scan, crate::sbom::FILE_NAME).await?];
-            // BUILDKIT_SBOM_SCAN_STAGE: the builder too, as its own document.
-            if let Some(b) = plan.stage_named("builder").filter(|b| opts.sbom_scan_builder && *b != stage_idx) {
-                let lowered = lower::lower(&plan, &inputs, b);
-                let res = client
-                    .solve(gw::SolveRequest {
-                        definition: Some(lowered.definition),
-                        allow_result_return: true,
-                        allow_result_array_ref: true,
-                        cache_imports: opts.cache_imports.clone(),
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                scan.name = format!("{file} (builder)");
-                scan.builder = true;
-                scan.base = None;
-                list.push(sbom::attestation(client, &result_ref(res)?.id, &scan, "sbom-builder.spdx.json").await?);
-            }
-            attestations.insert(id.clone(), gw::Attestations { attestation: list });
-        }
-        results.push((id, result, serde_json::to_vec(&config).unwrap_or_default(), platform.clone()));
-    }
-
-    // As the Dockerfile frontend does: one platform → a single ref (the
-    // classic image store cannot export a map); several → a map keyed by
-    // platform. `refs.platforms` is set either way.
+/// As the Dockerfile frontend does: one platform → a single ref (the
+/// classic image store cannot export a map); several → a map keyed by
+/// platform. `refs.platforms` is set either way.
+fn assemble(mut results: Vec<Built>, attestations: std::collections::HashMap<String, gw::Attestations>) -> gw::Result {
     let mut metadata = std::collections::HashMap::new();
     let listed: Vec<serde_json::Value> =
-        results.iter().map(|(id, _, _, p)| serde_json::json!({"ID": id, "Platform": platform_json(p)})).collect();
+        results.iter().map(|b| serde_json::json!({"ID": b.id, "Platform": platform_json(&b.platform)})).collect();
     metadata.insert("refs.platforms".to_string(), serde_json::to_vec(&serde_json::json!({"Platforms": listed})).unwrap_or_default());
     if results.len() == 1 {
-        let (_, r, config, _) = results.pop().expect("one result");
-        metadata.insert("containerimage.config".to_string(), config);
-        return Ok(gw::Result { result: Some(gw::result::Result::Ref(r)), metadata, attestations });
+        let b = results.pop().expect("one result");
+        metadata.insert("containerimage.config".to_string(), b.config);
+        return gw::Result { result: Some(gw::result::Result::Ref(b.result)), metadata, attestations };
     }
     let mut refs = std::collections::HashMap::new();
-    for (id, r, config, _) in results {
-        metadata.insert(format!("containerimage.config/{id}"), config);
-        refs.insert(id, r);
+    for b in results {
+        metadata.insert(format!("containerimage.config/{}", b.id), b.config);
+        refs.insert(b.id, b.result);
     }
-    Ok(gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, attestations })
+    gw::Result { result: Some(gw::result::Result::Refs(gw::RefMap { refs })), metadata, attestations }
 }
 
 /// A base image, resolved: what the build's source is and its config.
@@ -370,103 +476,100 @@ async fn resolve_images(
     let inputs = if wants_inputs { client.inputs(gw::InputsRequest {}).await?.into_inner().definitions } else { Default::default() };
     let mut jobs = tokio::task::JoinSet::new();
     for (pi, platform) in platforms.iter().enumerate() {
-        let pb_platform = pb::Platform::from(platform);
         for r in &refs {
-            let mut c = client.clone();
-            let r = (*r).clone();
-            let plat = crate::platform::format(platform);
-            let registry = |image: &str, log_name: String| gw::ResolveImageConfigRequest {
-                r#ref: reference::normalize_ref(image),
-                platform: Some(pb_platform.clone()),
-                resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
-                log_name,
-                ..Default::default()
-            };
-            let Some((key, value)) = contexts::lookup(&opts.contexts, &r, platform) else {
-                let req = registry(&r, format!("[strata] resolve image config for {r} ({plat})"));
-                jobs.spawn(async move {
-                    let res = c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(ResolveError::Engine);
-                    let res = res.map(|x| Resolved {
-                        source: reference::pin(&reference::normalize_ref(&r), &x.digest),
-                        digest: x.digest,
-                        config: x.config,
-                        def: None,
-                    });
-                    (pi, r, res)
-                });
-                continue;
-            };
-            let from = match contexts::parse(&key, value) {
-                Ok(f) => f,
-                Err(msg) => {
-                    jobs.spawn(async move { (pi, r, Err(ResolveError::Context(msg))) });
-                    continue;
-                }
-            };
-            match from {
-                contexts::From::Image(image) => {
-                    let req = registry(&image, format!("[strata] {r} from build context {key}: docker-image://{image} ({plat})"));
-                    jobs.spawn(async move {
-                        let res = c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(|e| {
-                            ResolveError::Context(format!("build context {key} (docker-image://{image}) for `{r}`: {}", e.message()))
-                        });
-                        let res = res.map(|x| Resolved {
-                            source: reference::pin(&reference::normalize_ref(&image), &x.digest),
-                            digest: x.digest,
-                            config: x.config,
-                            def: None,
-                        });
-                        (pi, r, res)
-                    });
-                }
-                contexts::From::OciLayout { store, digest } => {
-                    let req = gw::ResolveImageConfigRequest {
-                        r#ref: contexts::oci_ref(&key, &digest),
-                        platform: Some(pb_platform.clone()),
-                        log_name: format!("[strata] {r} from build context {key}: OCI layout ({plat})"),
-                        resolver_type: 1,
-                        session_id: opts.session.clone().unwrap_or_default(),
-                        store_id: store.clone(),
-                        ..Default::default()
-                    };
-                    let def = contexts::oci_definition(&key, &store, &digest, opts.session.as_deref(), Some(pb_platform.clone()));
-                    jobs.spawn(async move {
-                        let res =
-                            c.resolve_image_config(req).await.map(|x| x.into_inner()).map_err(|e| {
-                                ResolveError::Context(format!("build context {key} (an OCI layout) for `{r}`: {}", e.message()))
-                            });
-                        let res = res.map(|x| Resolved {
-                            source: format!("oci-layout://{}", contexts::oci_ref(&key, &digest)),
-                            digest,
-                            config: x.config,
-                            def: Some(def),
-                        });
-                        (pi, r, res)
-                    });
-                }
-                contexts::From::Local(local) => {
-                    let def = contexts::local_definition(&local, opts.session.as_deref(), &key);
-                    let res = Resolved { source: format!("local://{local}"), digest: String::new(), config: vec![], def: Some(def) };
-                    jobs.spawn(async move { (pi, r, Ok(res)) });
-                }
-                contexts::From::Input(name) => {
-                    let res = match inputs.get(&name) {
-                        None => Err(ResolveError::Context(format!(
-                            "build context {key} names the input {name}, which the client did not send (a bake or compose target that was not built?)"
-                        ))),
-                        Some(def) => contexts::input_config(&opts.input_metadata, &name).map_err(ResolveError::Context).map(|config| Resolved {
-                            source: format!("input:{name}"),
-                            digest: String::new(),
-                            config: config.unwrap_or_default(),
-                            def: Some(def.clone()),
-                        }),
-                    };
-                    jobs.spawn(async move { (pi, r, res) });
-                }
-            }
+            let (mut c, r) = (client.clone(), (*r).clone());
+            let lookup = plan_lookup(opts, &inputs, &r, platform);
+            jobs.spawn(async move { (pi, r, run_lookup(&mut c, lookup).await) });
         }
     }
     Ok(jobs)
+}
+
+/// How one image is found.
+enum Lookup {
+    /// A config from the registry (or an OCI layout); `context` names the
+    /// build context it stands for, for the error.
+    Resolve { req: Box<gw::ResolveImageConfigRequest>, source: String, def: Option<pb::Definition>, context: Option<String> },
+    /// Known without asking the engine (a local directory, an input, an
+    /// unusable context).
+    Ready(Result<Resolved, ResolveError>),
+}
+
+fn plan_lookup(opts: &BuildOpts, inputs: &std::collections::HashMap<String, pb::Definition>, r: &str, platform: &Platform) -> Lookup {
+    let pb_platform = pb::Platform::from(platform);
+    let plat = crate::platform::format(platform);
+    let registry = |image: &str, log_name: String| gw::ResolveImageConfigRequest {
+        r#ref: reference::normalize_ref(image),
+        platform: Some(pb_platform.clone()),
+        resolve_mode: opts.image_resolve_mode.clone().unwrap_or_default(),
+        log_name,
+        ..Default::default()
+    };
+    let Some((key, value)) = contexts::lookup(&opts.contexts, r, platform) else {
+        let req = registry(r, format!("[strata] resolve image config for {r} ({plat})"));
+        return Lookup::Resolve { req: Box::new(req), source: reference::normalize_ref(r), def: None, context: None };
+    };
+    let from = match contexts::parse(&key, value) {
+        Ok(f) => f,
+        Err(msg) => return Lookup::Ready(Err(ResolveError::Context(msg))),
+    };
+    match from {
+        contexts::From::Image(image) => {
+            let req = registry(&image, format!("[strata] {r} from build context {key}: docker-image://{image} ({plat})"));
+            let context = Some(format!("build context {key} (docker-image://{image}) for `{r}`"));
+            Lookup::Resolve { req: Box::new(req), source: reference::normalize_ref(&image), def: None, context }
+        }
+        contexts::From::OciLayout { store, digest } => {
+            let req = gw::ResolveImageConfigRequest {
+                r#ref: contexts::oci_ref(&key, &digest),
+                platform: Some(pb_platform.clone()),
+                log_name: format!("[strata] {r} from build context {key}: OCI layout ({plat})"),
+                resolver_type: 1,
+                session_id: opts.session.clone().unwrap_or_default(),
+                store_id: store.clone(),
+                ..Default::default()
+            };
+            let def = contexts::oci_definition(&key, &store, &digest, opts.session.as_deref(), Some(pb_platform.clone()));
+            let source = format!("oci-layout://{}", contexts::oci_ref(&key, &digest));
+            Lookup::Resolve {
+                req: Box::new(req),
+                source,
+                def: Some(def),
+                context: Some(format!("build context {key} (an OCI layout) for `{r}`")),
+            }
+        }
+        contexts::From::Local(local) => {
+            let def = contexts::local_definition(&local, opts.session.as_deref(), &key);
+            Lookup::Ready(Ok(Resolved { source: format!("local://{local}"), digest: String::new(), config: vec![], def: Some(def) }))
+        }
+        contexts::From::Input(name) => Lookup::Ready(match inputs.get(&name) {
+            None => Err(ResolveError::Context(format!(
+                "build context {key} names the input {name}, which the client did not send (a bake or compose target that was not built?)"
+            ))),
+            Some(def) => contexts::input_config(&opts.input_metadata, &name).map_err(ResolveError::Context).map(|config| Resolved {
+                source: format!("input:{name}"),
+                digest: String::new(),
+                config: config.unwrap_or_default(),
+                def: Some(def.clone()),
+            }),
+        }),
+    }
+}
+
+async fn run_lookup(c: &mut Client, lookup: Lookup) -> Result<Resolved, ResolveError> {
+    let (req, source, def, context) = match lookup {
+        Lookup::Ready(r) => return r,
+        Lookup::Resolve { req, source, def, context } => (req, source, def, context),
+    };
+    let res = c.resolve_image_config(*req).await.map_err(|e| match &context {
+        Some(ctx) => ResolveError::Context(format!("{ctx}: {}", e.message())),
+        None => ResolveError::Engine(e),
+    })?;
+    let res = res.into_inner();
+    // a registry image is pinned to the digest whose config was read; an
+    // OCI layout's identifier carries its digest already
+    let source = if def.is_none() { reference::pin(&source, &res.digest) } else { source };
+    Ok(Resolved { source, digest: res.digest, config: res.config, def })
 }
 
 /// A deps image tag that is not there (as opposed to a registry that

@@ -1241,6 +1241,7 @@ WITH_R = "1"
 [image]
 base = "python:3.12-slim"
 builder = "python:3.12"
+deps-image = "registry.example.com/team/app-deps"
 workdir = "/srv"
 user = "svc:1001"
 entrypoint = ["python"]
