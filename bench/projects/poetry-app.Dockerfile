@@ -7,7 +7,9 @@ FROM ${BASE} AS build
 RUN --mount=type=cache,target=/root/.cache/pip python3 -m venv /opt/poetry && \
     /opt/poetry/bin/pip install -q poetry==2.5.1
 RUN python3 -m venv /opt/venv
-ENV VIRTUAL_ENV=/opt/venv POETRY_NO_INTERACTION=1
+# poetry's HTTP client trusts certifi's roots, not the system store: behind
+# a TLS-intercepting proxy (this machine, many companies) it needs this.
+ENV VIRTUAL_ENV=/opt/venv POETRY_NO_INTERACTION=1 REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /app
 COPY pyproject.toml poetry.lock ./
 RUN --mount=type=cache,target=/root/.cache/pypoetry /opt/poetry/bin/poetry install -q --only main --extras compat --no-root
