@@ -685,3 +685,55 @@ async fn read_file(client: &mut Client, r#ref: &str, path: &str) -> Result<Optio
 }
 
 pub use crate::platform::parse as parse_platform;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BuildOpts {
+        BuildOpts::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    fn err(l: Lookup) -> String {
+        match l {
+            Lookup::Ready(Err(ResolveError::Context(m))) => m,
+            _ => panic!("expected a context error"),
+        }
+    }
+
+    /// The lookups the client's options lead to, before any engine call.
+    #[test]
+    fn lookups_from_build_contexts() {
+        let amd64 = parse_platform("linux/amd64").unwrap();
+        let none = std::collections::HashMap::new();
+        // no context: the registry, under the normalised name
+        match plan_lookup(&opts(&[]), &none, "python:3.11", &amd64) {
+            Lookup::Resolve { req, context: None, def: None, .. } => assert_eq!(req.r#ref, "docker.io/library/python:3.11"),
+            _ => panic!("expected a registry lookup"),
+        }
+        // an input the client did not send: a context error naming it
+        let o = opts(&[("context:team/deps", "input:0-deps")]);
+        let m = err(plan_lookup(&o, &none, "team/deps", &amd64));
+        assert!(m.contains("build context team/deps names the input 0-deps, which the client did not send"), "{m}");
+        // an input with its image config
+        let mut inputs = std::collections::HashMap::new();
+        inputs.insert("0-deps".to_string(), crate::llb::image_definition("docker.io/library/busybox:latest", None, None, "x"));
+        let o = opts(&[("context:team/deps", "input:0-deps"), ("input-metadata:0-deps", r#"{"containerimage.config":"e30="}"#)]);
+        match plan_lookup(&o, &inputs, "team/deps:latest", &amd64) {
+            Lookup::Ready(Ok(r)) => assert_eq!((r.config.as_slice(), r.def.is_some()), (b"{}".as_slice(), true)),
+            _ => panic!("expected the input"),
+        }
+        // the platform's own context wins
+        let o = opts(&[("context:team/deps", "docker-image://a:1"), ("context:team/deps::linux/amd64", "docker-image://b:2")]);
+        match plan_lookup(&o, &none, "team/deps", &amd64) {
+            Lookup::Resolve { req, context: Some(c), .. } => {
+                assert_eq!(req.r#ref, "docker.io/library/b:2");
+                assert!(c.contains("team/deps::linux/amd64"), "{c}");
+            }
+            _ => panic!("expected the platform's context"),
+        }
+        // not an image
+        let m = err(plan_lookup(&opts(&[("context:team/deps", "https://x/y.tar")]), &none, "team/deps", &amd64));
+        assert!(m.contains("cannot use as an image"), "{m}");
+    }
+}
