@@ -235,8 +235,8 @@ async fn deps_image(
     let stage = plan.stage_named("deps").filter(|d| *d != stage_idx && plan.base_chain(stage_idx).contains(d));
     let mut out = DepsImage { stage, found: vec![None; req.platforms.len()] };
     let repo = req.spec.image.deps_image.as_ref().filter(|_| stage.is_some());
-    let label = patch.labels.iter_mut().find(|(k, _)| k == "strata.deps.digest");
-    if label.is_none() && repo.is_none() {
+    let labelled = patch.labels.iter().any(|(k, _)| k == "strata.deps.digest");
+    if !labelled && repo.is_none() {
         return Ok(out);
     }
     let missing: Vec<String> = plan.deps_files.iter().filter(|f| !files.contains_key(*f)).cloned().collect();
