@@ -85,7 +85,11 @@ pub fn input_config(metadata: &BTreeMap<String, String>, input: &str) -> Result<
     let m: BTreeMap<String, String> = serde_json::from_str(md).map_err(|e| format!("failed to parse input metadata for {input}: {e}"))?;
     match m.get("containerimage.config") {
         None => Ok(None),
-        Some(b) => base64_decode(b).map(Some).ok_or_else(|| format!("input metadata for {input}: containerimage.config is not base64")),
+        Some(b) => {
+            use base64::Engine as _;
+            let config = base64::engine::general_purpose::STANDARD.decode(b);
+            config.map(Some).map_err(|_| format!("input metadata for {input}: containerimage.config is not base64"))
+        }
     }
 }
 
@@ -132,29 +136,6 @@ pub fn oci_definition(key: &str, store: &str, digest: &str, session: Option<&str
     }
     attrs.insert("oci.store".to_string(), store.to_string());
     source_definition(format!("oci-layout://{}", oci_ref(key, digest)), attrs, platform, &format!("[context {key}] OCI load from client"))
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' | b'-' => Some(62),
-        b'/' | b'_' => Some(63),
-        _ => None,
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for &c in s {
-        acc = (acc << 6) | u32::from(val(c)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -210,5 +191,7 @@ mod tests {
         assert_eq!(input_config(&m, "other").unwrap(), None);
         m.insert("bad".to_string(), "{".to_string());
         assert!(input_config(&m, "bad").is_err());
+        m.insert("nob64".to_string(), r#"{"containerimage.config":"@@@"}"#.to_string());
+        assert!(input_config(&m, "nob64").unwrap_err().contains("is not base64"));
     }
 }
