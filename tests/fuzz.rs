@@ -3,9 +3,11 @@
 //! or a hang. Bounded in time so it runs in CI; seeded, so a failure
 //! reproduces (`STRATA_FUZZ_SEED`, `STRATA_FUZZ_SECS`).
 
-use std::collections::BTreeMap;
+#[path = "support/exercise.rs"]
+mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::exercise;
 
 struct Rng(u64);
 
@@ -104,26 +106,6 @@ fn mutate(rng: &mut Rng, s: &str) -> Vec<u8> {
     b
 }
 
-fn check(src: &str) {
-    let args: BTreeMap<String, String> = [("BASE".to_string(), "x:1".to_string())].into();
-    match strata::spec::load(src, &args) {
-        Err(d) => {
-            assert!(d.span.start <= src.len() && d.span.end <= src.len(), "span {:?} outside source of {} bytes", d.span, src.len());
-            let _ = strata::diag::SpecError::new("f.toml", src, d).to_string();
-        }
-        Ok(spec) => {
-            let plan = strata::plan::build(&spec, &[]);
-            for (name, _) in plan.targets() {
-                let idx = plan.stage_index(name).unwrap();
-                let inputs =
-                    strata::llb::lower::Inputs::offline(strata::platform::parse("linux/amd64").unwrap(), Some(("f.toml", src)), true);
-                let _ = strata::llb::lower::lower(&plan, &inputs, idx);
-            }
-            let _ = strata::lint::check(&spec, src, &[]);
-        }
-    }
-}
-
 #[test]
 fn mangled_specs_never_panic() {
     let seed: u64 = std::env::var("STRATA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234);
@@ -140,7 +122,7 @@ fn mangled_specs_never_panic() {
         // lossy conversion keeps the mangled shape for the parser.
         let src = String::from_utf8_lossy(&bytes);
         let t = Instant::now();
-        check(&src);
+        exercise(&src);
         assert!(t.elapsed() < Duration::from_secs(2), "input took {:?} (seed {seed}, case {n}):\n{src}", t.elapsed());
         n += 1;
     }
@@ -154,7 +136,7 @@ fn huge_and_deep_inputs_are_bounded() {
     for depth in [100, 10_000] {
         let src = format!("version = 1\nx = {}{}\n[image]\nbase = \"x:1\"\n", "[".repeat(depth), "]".repeat(depth));
         let t = Instant::now();
-        std::thread::Builder::new().stack_size(2 << 20).spawn(move || check(&src)).unwrap().join().expect("no panic on deep nesting");
+        std::thread::Builder::new().stack_size(2 << 20).spawn(move || exercise(&src)).unwrap().join().expect("no panic on deep nesting");
         assert!(t.elapsed() < Duration::from_secs(5));
     }
     // Many steps and a long spec.
@@ -166,6 +148,6 @@ fn huge_and_deep_inputs_are_bounded() {
         }
     }
     let t = Instant::now();
-    check(&src);
+    exercise(&src);
     assert!(t.elapsed() < Duration::from_secs(10), "2000 chained steps took {:?}", t.elapsed());
 }
