@@ -52,19 +52,34 @@ fn oci_layout_context_replaces_the_base() {
     assert!(p.inspect("{{json .Config.Env}}").contains(&format!("FROM_LAYOUT={n}")));
 }
 
-/// bake: the app's base is `target:deps`, another strata spec. The app is
-/// built on the deps target's result and inherits its config.
-#[test]
-fn bake_links_a_target_as_the_base() {
-    gate!(ModernBuildkit);
+/// Two specs: `deps.toml` (busybox, env DEPS and /opt/deps/marker, both
+/// the nonce) and `strata.toml` on `team/deps`, which a bake or compose
+/// link must resolve to the deps build, and copies `app.txt` (`app`).
+fn linked_pair(name: &str, app: &str) -> (Project, u128) {
     let n = nonce();
-    let p = Project::empty("ctx-bake");
+    let p = Project::empty(name);
     p.write(
         "deps.toml",
         &format!("# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\nuser = \"root\"\nenv = {{ DEPS = \"{n}\" }}\n[[step]]\nname = \"deps\"\nrun = \"mkdir -p /opt/deps && echo {n} > /opt/deps/marker\"\noutputs = [\"/opt/deps\"]\n"),
     );
     p.write("strata.toml", "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"team/deps\"\nentrypoint = [\"cat\", \"/opt/deps/marker\", \"/app/app.txt\"]\n[app]\ncopy = [\"app.txt\"]\n");
-    p.write("app.txt", "app\n");
+    p.write("app.txt", &format!("{app}\n"));
+    (p, n)
+}
+
+/// The app image holds the deps build's files and env, then its own.
+fn assert_built_on_deps(p: &Project, n: u128, app: &str) {
+    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\n{app}\n"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(p.inspect("{{json .Config.Env}}").contains(&format!("DEPS={n}")), "the deps target's env is not inherited");
+}
+
+/// bake: the app's base is `target:deps`, another strata spec. The app is
+/// built on the deps target's result and inherits its config.
+#[test]
+fn bake_links_a_target_as_the_base() {
+    gate!(ModernBuildkit);
+    let (p, n) = linked_pair("ctx-bake", "app");
     p.write(
         "docker-bake.hcl",
         &format!(
@@ -76,9 +91,7 @@ fn bake_links_a_target_as_the_base() {
     let log = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "bake failed:\n{log}");
     assert!(!log.contains("resolve image config for team/deps"), "team/deps was looked up in a registry:\n{log}");
-    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\napp\n"));
-    assert!(p.inspect("{{json .Config.Env}}").contains(&format!("DEPS={n}")), "the deps target's env is not inherited");
+    assert_built_on_deps(&p, n, "app");
 }
 
 /// Contexts that cannot be an image fail at the spec line of the image,
@@ -105,14 +118,7 @@ fn contexts_that_cannot_be_an_image_are_located_errors() {
 #[test]
 fn compose_additional_context_names_another_service() {
     gate!(ModernBuildkit);
-    let n = nonce();
-    let p = Project::empty("ctx-compose");
-    p.write(
-        "deps.toml",
-        &format!("# syntax=strata:dev\nversion = 1\n[image]\nbase = \"strata-test/busybox:latest\"\nuser = \"root\"\nenv = {{ DEPS = \"{n}\" }}\n[[step]]\nname = \"deps\"\nrun = \"mkdir -p /opt/deps && echo {n} > /opt/deps/marker\"\noutputs = [\"/opt/deps\"]\n"),
-    );
-    p.write("strata.toml", "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"team/deps\"\nentrypoint = [\"cat\", \"/opt/deps/marker\", \"/app/app.txt\"]\n[app]\ncopy = [\"app.txt\"]\n");
-    p.write("app.txt", "composed\n");
+    let (p, n) = linked_pair("ctx-compose", "composed");
     p.write(
         "compose.yaml",
         &format!(
@@ -126,7 +132,5 @@ fn compose_additional_context_names_another_service() {
     let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "compose build failed:\n{log}");
     assert!(!log.contains("resolve image config for team/deps"), "team/deps was looked up in a registry:\n{log}");
-    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\ncomposed\n"), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(p.inspect("{{json .Config.Env}}").contains(&format!("DEPS={n}")));
+    assert_built_on_deps(&p, n, "composed");
 }

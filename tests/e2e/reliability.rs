@@ -52,12 +52,6 @@ impl Background {
     }
 }
 
-fn on(host: &str) -> std::process::Command {
-    let mut c = docker();
-    c.env("DOCKER_HOST", host);
-    c
-}
-
 fn python_project(name: &str, spec: &str, files: &[(&str, &str)]) -> Project {
     let p = Project::empty(&name.replace(' ', "-"));
     p.write("strata.toml", &format!("# syntax=strata:dev\n# {name}\nversion = 1\n{spec}"));
@@ -105,7 +99,7 @@ fn engine_killed_mid_install_then_the_rebuild_keeps_earlier_layers() {
         &format!("[image]\nbase = \"strata-test/python:3.11\"\n[python]\ninstaller = \"pip\"\nrequirements = [\"requirements.txt\"]\nindex-url = \"{}/pypi/simple\"\n[app]\ncopy = [\"app.py\"]\n", idx.base),
         &[("requirements.txt", &format!("six==1.16.0\n# run {}\n", nonce())), ("app.py", "import six\nprint(six.__version__)\n")],
     );
-    let _ = on(&host).args(["image", "rm", "-f", &p.tag]).output();
+    let _ = docker_on(&host).args(["image", "rm", "-f", &p.tag]).output();
     idx.stall.store(true, std::sync::atomic::Ordering::SeqCst);
     let bg = Background::start(&p, Some(&host), &[]);
     // the install has asked the (stalled) index for six
@@ -119,13 +113,13 @@ fn engine_killed_mid_install_then_the_rebuild_keeps_earlier_layers() {
     idx.stall.store(false, std::sync::atomic::Ordering::SeqCst);
     let b = bg.finish();
     assert!(!b.ok, "the build survived the engine's death?\n{}", b.log);
-    assert!(!on(&host).args(["image", "inspect", &p.tag]).output().unwrap().status.success(), "a half-written image was tagged");
+    assert!(!docker_on(&host).args(["image", "inspect", &p.tag]).output().unwrap().status.success(), "a half-written image was tagged");
     let b = p.build_at(Some(&host), "strata.toml", &[]).assert_ok();
     for done in ["python: pip tool venv", "python: create venv"] {
         assert!(b.cached(done), "`{done}` finished before the crash and must be CACHED:\n{}", b.log);
     }
     assert!(!b.cached("python: pip install"), "{}", b.log);
-    let out = on(&host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
+    let out = docker_on(&host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.16.0");
 }
 
@@ -183,7 +177,7 @@ fn a_step_that_fills_the_disk_fails_naming_it_and_the_engine_keeps_serving() {
     let b = p.build_at(Some(&host), "strata.toml", &[]).assert_failed();
     assert!(b.log.contains("No space left on device"), "{}", b.log);
     assert!(b.log.contains("step fill-disk:"), "the failure names the step:\n{}", b.log);
-    assert!(on(&host).args(["info"]).output().unwrap().status.success(), "engine2 stopped answering");
+    assert!(docker_on(&host).args(["info"]).output().unwrap().status.success(), "engine2 stopped answering");
     // The engine releases the failed step's snapshot on its own, shortly.
     let free = || {
         let out = std::process::Command::new("df").args(["--output=avail", "-B1M", "/var/lib/strata-engine2"]).output().unwrap();
@@ -323,10 +317,10 @@ fn killed_frontends_leave_the_engine_healthy() {
         assert!(b.log.contains("exit code") || b.log.contains("137") || b.log.contains("killed") || b.log.contains("EOF"), "{}", b.log);
     }
     // The engine still answers and every project then builds correctly.
-    assert!(on(&host).args(["info"]).output().unwrap().status.success());
+    assert!(docker_on(&host).args(["info"]).output().unwrap().status.success());
     for (i, p) in projects.iter().enumerate() {
         p.build_at(Some(&host), "strata.toml", &[]).assert_ok();
-        let out = on(&host).args(["run", "--rm", &p.tag]).output().unwrap();
+        let out = docker_on(&host).args(["run", "--rm", &p.tag]).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("killed {i} ")), "project {i}");
     }
 }

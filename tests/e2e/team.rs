@@ -6,12 +6,6 @@ use std::process::Command;
 
 use super::common::*;
 
-fn on(host: &str) -> Command {
-    let mut c = docker();
-    c.env("DOCKER_HOST", host);
-    c
-}
-
 /// A pip project whose install and build step no engine has run before.
 fn fresh_project(name: &str) -> Project {
     let n = nonce();
@@ -47,7 +41,7 @@ fn registry_cache_from_one_engine_serves_another() {
     let _g = engine2_lock();
     let b = p.build_at(Some(&host), "strata.toml", &["--cache-from", &format!("type=registry,ref={cache}")]).assert_ok();
     assert_all_cached(&b);
-    let out = on(&host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
+    let out = docker_on(&host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1.16.0");
 }
 
@@ -79,7 +73,7 @@ fn the_published_frontend_is_pulled_from_the_registry() {
     let published = format!("{reg}/strata:0.1");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("pushed {published}")));
     let _g = engine2_lock();
-    let _ = on(&host).args(["image", "rm", "-f", &published]).output();
+    let _ = docker_on(&host).args(["image", "rm", "-f", &published]).output();
     let n = nonce();
     let p = Project::empty("published");
     let body = format!("version = 1\n[image]\nbase = \"strata-test/busybox:latest\"\n[[step]]\nname = \"mark\"\nrun = \"echo {n} > /mark\"\noutputs = [\"/mark\"]\n");
@@ -91,7 +85,7 @@ fn the_published_frontend_is_pulled_from_the_registry() {
     p.write("plain.toml", &body);
     let b = p.build_at(Some(&host), "plain.toml", &["--build-arg", &format!("BUILDKIT_SYNTAX={published}")]).assert_ok();
     assert!(b.log.contains("[strata] load spec"), "BUILDKIT_SYNTAX did not reach strata:\n{}", b.log);
-    let out = on(&host).args(["run", "--rm", &p.tag, "cat", "/mark"]).output().unwrap();
+    let out = docker_on(&host).args(["run", "--rm", &p.tag, "cat", "/mark"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.to_string());
 }
 
@@ -140,8 +134,7 @@ fn deps_image_by_digest_skips_the_installs_on_another_engine() {
         assert!(!b.log.contains(step), "`{step}` is part of a build on the deps image:\n{}", b.log);
     }
     let run = |p: &Project| {
-        let out =
-            docker().env("DOCKER_HOST", &host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
+        let out = docker_on(&host).args(["run", "--rm", "--entrypoint", "python", &p.tag, "/app/app.py"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     assert_eq!(run(&p), "1.16.0");

@@ -129,6 +129,13 @@ pub fn docker() -> Command {
     c
 }
 
+/// The docker CLI talking to another engine (`DOCKER_HOST`), e.g. engine2.
+pub fn docker_on(host: &str) -> Command {
+    let mut c = docker();
+    c.env("DOCKER_HOST", host);
+    c
+}
+
 /// The engine the suite runs against (`STRATA_LANE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
