@@ -14,6 +14,11 @@ cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 bash scripts/setup.sh
 . scripts/env.sh
+# CI reuses the machine: drop what earlier runs left (the e2e projects'
+# temp dirs and their images; BuildKit's own GC bounds the cache), or the
+# disk fills over runs.
+rm -rf "${TMPDIR:-/tmp}"/strata-e2e-* "${TMPDIR:-/tmp}"/strata-save-* "${TMPDIR:-/tmp}"/strata-cli-*
+docker images --format '{{.Repository}}:{{.Tag}}' | grep '^strata-e2e/' | xargs -r docker rmi -f >/dev/null || true
 # e2e tests fail (not skip) without an engine when CI=true.
 cargo test --locked
 # Coverage-guided fuzzing of the spec reader and planner, bounded.
