@@ -604,11 +604,28 @@ copy = ["app.py"]
         let p = plan(&src);
         let t: Vec<&str> = p.targets().iter().map(|(n, _)| *n).collect();
         assert_eq!(t, ["builder", "deps", "runtime", "test"]);
-        let tool = &p.stages[p.stages.iter().position(|s| s.name == "py-tool").unwrap()];
-        assert_eq!(tool.ops[0].name(), "python: install uv (builder only)");
+        // uv is installed on the builder image alone, in parallel with the
+        // build packages, then copied into the builder
+        let stage = |p: &Plan, n: &str| p.stages.iter().position(|s| s.name == n).unwrap();
+        let branch = &p.stages[stage(&p, "py-tool-branch")];
+        assert_eq!(branch.ops[0].name(), "python: install uv (builder only)");
+        assert!(matches!(&branch.from, StageBase::Image(_)), "{:?}", branch.from);
+        let tool = &p.stages[stage(&p, "py-tool")];
+        assert_eq!(tool.from, StageBase::Stage(stage(&p, "builder-base")));
+        assert!(
+            matches!(&tool.ops[..], [Op::Copy { src, from: FileSource::Stage(b), .. }] if src == UV_HOME && *b == stage(&p, "py-tool-branch")),
+            "{:?}",
+            tool.ops
+        );
+        // unless the build packages are what makes a venv possible
+        let venv = src.replace("build-packages = [", "build-packages = [\"python3-venv\", ");
+        assert_ne!(venv, src);
+        let pv = plan(&venv);
+        assert!(pv.stages.iter().all(|s| s.name != "py-tool-branch"));
+        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[0].name(), "python: install uv (builder only)");
         // with a wheelhouse, straight out of the uv wheel
         let p = plan(&src.replace("[python]\n", "[python]\nwheels = \"wheels\"\n"));
-        let tool = &p.stages[p.stages.iter().position(|s| s.name == "py-tool").unwrap()];
+        let tool = &p.stages[stage(&p, "py-tool-branch")];
         let Op::Run(r) = &tool.ops[0] else { panic!() };
         assert_eq!(r.name, "python: install uv from the wheelhouse (builder only)");
         assert!(

@@ -191,12 +191,32 @@ impl<'a> Planner<'a> {
         }
         // The app's venv never contains pip, setuptools or uv (unless
         // keep-pip).
+        // The installer and the export tool are built on the builder image
+        // alone, in parallel with the build packages' install, unless the
+        // build packages are what lets the image make a venv.
         let tool_op = python::tool_install(py, spec, &self.builder_ref);
-        let tool = self.stage("py-tool", StageBase::Stage(tools), vec![tool_op], "the installer (builder only)");
+        let on_builder = self.stages[tools].ops.is_empty() || python::tools_need_build_packages(spec);
+        let tool_base = if on_builder { StageBase::Stage(tools) } else { StageBase::Image(self.builder_ref.clone()) };
+        let tool = if on_builder {
+            self.stage("py-tool", StageBase::Stage(tools), vec![tool_op], "the installer (builder only)")
+        } else {
+            let home = python::tool_home(py);
+            let span = py.installer.span.clone();
+            let branch = self.stage("py-tool-branch", tool_base.clone(), vec![tool_op], "the installer, on the builder image alone");
+            let copy = Op::Copy {
+                name: format!("python: the installer {home} (builder only)"),
+                from: FileSource::Stage(branch),
+                src: home.to_string(),
+                dest: home.to_string(),
+                owner: None,
+                span,
+            };
+            self.stage("py-tool", StageBase::Stage(tools), vec![copy], "builder + the installer")
+        };
         // A poetry or pdm lock is exported to pinned requirements first.
         let exported = match (python::export_tool(py, spec, &self.builder_ref), python::export(py)) {
             (Some(t), Some(e)) => {
-                let et = self.stage("py-export-tool", StageBase::Stage(tools), vec![t], "the lock export tool (builder only)");
+                let et = self.stage("py-export-tool", tool_base, vec![t], "the lock export tool (builder only)");
                 Some(self.stage("py-export", StageBase::Stage(et), vec![e], "the lock exported to pinned requirements"))
             }
             _ => None,

@@ -104,6 +104,23 @@ pub(super) fn pip_env() -> Vec<(String, String)> {
 /// `pip --python`, so that venv never contains pip.
 pub const PIP_HOME: &str = "/opt/strata-pip";
 
+/// Where `tool_install` puts the installer.
+pub(super) fn tool_home(py: &Python) -> &'static str {
+    match py.installer.value {
+        Installer::Pip => PIP_HOME,
+        Installer::Uv => UV_HOME,
+    }
+}
+
+/// Whether the tool venvs need the builder's packages: only when those
+/// bring what `python3 -m venv` or pip needs (python3-venv, python3-pip,
+/// py3-pip, …), i.e. the builder image alone cannot make a venv. Otherwise
+/// the installer and the lock export tool are built on the builder image
+/// alone, in parallel with the build packages' install.
+pub(super) fn tools_need_build_packages(spec: &Spec) -> bool {
+    spec.system.build_packages.iter().any(|p| p.value.contains("venv") || p.value.contains("pip"))
+}
+
 /// The installer, in a tool venv of the builder (never in the runtime).
 pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
     match py.installer.value {
