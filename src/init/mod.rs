@@ -85,6 +85,8 @@ pub struct StepDraft {
     pub caches: Vec<String>,
     pub env: Vec<(String, String)>,
     pub after: Vec<String>,
+    /// OS packages of the step alone (its own branch).
+    pub packages: Vec<String>,
     pub why: String,
 }
 

@@ -169,6 +169,9 @@ pub fn render(d: &Draft) -> String {
         if !st.outputs.is_empty() {
             let _ = writeln!(s, "outputs = [{}]", list(&st.outputs));
         }
+        if !st.packages.is_empty() {
+            let _ = writeln!(s, "packages = [{}]", list(&st.packages));
+        }
         if !st.caches.is_empty() {
             let _ = writeln!(s, "caches = [{}]", list(&st.caches));
         }

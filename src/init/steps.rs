@@ -134,6 +134,7 @@ fn placed(f: &Facts, d: &mut Draft) {
         caches: vec![],
         env: vec![],
         after: vec![],
+        packages: vec![],
         why: format!("{}: files it copies to other places than their context path", f.dockerfile_name()),
     });
 }
@@ -225,7 +226,8 @@ fn node(f: &Facts, d: &mut Draft) {
         // OpenSSL's legacy provider.
         let old_node = ["node:10", "node:12", "node:14", "node:16"].iter().any(|n| ns.base.starts_with(n));
         let env = if old_node { vec![("NODE_OPTIONS".to_string(), "--openssl-legacy-provider".to_string())] } else { vec![] };
-        Draft::add_packages(&mut d.build_packages, &["nodejs", "npm"]);
+        // Node on the step's own branch, as the Dockerfile's own stage: off
+        // the Python install's path and out of the builder.
         d.steps.push(StepDraft {
             name: "assets".into(),
             run,
@@ -234,9 +236,10 @@ fn node(f: &Facts, d: &mut Draft) {
             caches: vec!["npm".into()],
             env,
             after: vec![],
+            packages: vec!["nodejs".into(), "npm".into()],
             why: format!("{name}: stage {} (FROM {}) builds assets the image copies", ns.name.as_deref().unwrap_or("?"), ns.base),
         });
-        d.note(format!("the Node build runs with Debian's nodejs/npm in the builder; {name} used {}", ns.base));
+        d.note(format!("the Node build runs with Debian's nodejs/npm on its own branch; {name} used {}", ns.base));
         return;
     }
 }
@@ -276,6 +279,7 @@ fn django_static(f: &Facts, d: &mut Draft) {
         caches: vec![],
         env,
         after,
+        packages: vec![],
         why: format!("Django: collectstatic into STATIC_ROOT ({root}, from {settings_file})"),
     });
 }
@@ -396,6 +400,7 @@ fn catalogs(f: &Facts, d: &mut Draft) {
         caches: vec![],
         env,
         after: vec![],
+        packages: vec![],
         why: format!("{}: compiles the message catalogs in {dir}", f.dockerfile_name()),
     });
 }

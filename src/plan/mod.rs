@@ -585,6 +585,39 @@ copy = ["app.py"]
     }
 
     #[test]
+    fn a_step_with_its_own_packages_is_a_branch_off_the_builder_image() {
+        // assets: Node on the builder image alone; native comes after it and
+        // starts from the builder (which has the build packages), with
+        // assets' outputs copied in.
+        let src = STEPS
+            .replace("caches = [\"npm\"]\n", "caches = [\"npm\"]\npackages = [\"nodejs\", \"npm\"]\n")
+            .replace("name = \"native\"\nrun = \"make\"", "name = \"native\"\nrun = \"make\"\nafter = [\"assets\"]")
+            .replace("[image]\nbase = \"python:3.11\"\n", "[image]\nbase = \"python:3.11\"\n[system]\nbuild-packages = [\"gcc\"]\n");
+        let p = plan(&src);
+        let at = |n: &str| p.stages.iter().position(|s| s.name == n).unwrap_or_else(|| panic!("no stage {n}: {:?}", p.stages.iter().map(|s| &s.name).collect::<Vec<_>>()));
+        let os = &p.stages[at("step-assets-os")];
+        assert_eq!(os.from, StageBase::Image("python:3.11".into()));
+        assert_eq!(os.ops[0].name(), "system: apt-get install nodejs npm");
+        assert_eq!(p.stages[at("step-assets")].from, StageBase::Stage(at("step-assets-os")));
+        let Some(Op::Run(r)) = p.stages[at("step-assets")].ops.last() else { panic!() };
+        assert!(!r.env.iter().any(|(k, _)| k == "VIRTUAL_ENV"), "{:?}", r.env);
+        let native = &p.stages[at("step-native")];
+        assert_eq!(native.from, StageBase::Stage(at("builder")));
+        assert!(
+            native.ops.iter().any(|o| matches!(o, Op::Copy { from: FileSource::Stage(i), src, .. } if *i == at("step-assets") && src == "/app/web/dist")),
+            "{:?}",
+            native.ops
+        );
+        // and nodejs is in neither the builder nor the runtime
+        assert!(p.stages[at("builder")].ops.iter().all(|o| !o.name().contains("nodejs")));
+        assert!(runtime_names(&p).iter().all(|n| !n.contains("nodejs")), "{:?}", runtime_names(&p));
+        // runtime steps take their packages from [system]
+        let bad = src.replace("name = \"warm\"\nstage = \"runtime\"\n", "name = \"warm\"\nstage = \"runtime\"\npackages = [\"curl\"]\n");
+        let e = crate::spec::load(&bad, &BTreeMap::new()).unwrap_err();
+        assert!(e.message.contains("`packages` apply to build steps"), "{}", e.message);
+    }
+
+    #[test]
     fn after_builds_on_the_named_step() {
         let src = STEPS.replace("name = \"native\"\nrun = \"make\"", "name = \"native\"\nrun = \"make\"\nafter = [\"assets\"]");
         let p = plan(&src);

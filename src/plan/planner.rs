@@ -281,12 +281,25 @@ impl<'a> Planner<'a> {
     fn build_steps(&mut self) {
         for s in self.ordered_build_steps() {
             let builder = self.venv_stage.or(self.builder_tools).expect("builder exists when build steps do");
-            let from = match s.after.first().and_then(|a| self.step_results.get(&a.value)) {
-                Some(&i) => StageBase::Stage(i),
-                None => StageBase::Stage(builder),
+            let own_packages = |name: &str| self.spec.steps.iter().any(|d| d.name.value == name && !d.packages.is_empty());
+            // A step with packages of its own is a branch: the builder image
+            // plus those, in parallel with the build packages and the venv.
+            // Otherwise a step starts from the first step it comes after,
+            // unless that one is such a branch (it has no venv).
+            let first = s.after.first().filter(|a| !own_packages(&a.value)).and_then(|a| self.step_results.get(&a.value).copied());
+            let (from, skip) = if !s.packages.is_empty() {
+                let pkgs: Vec<&str> = s.packages.iter().map(|p| p.value.as_str()).collect();
+                let install = install_packages(self.spec, &pkgs, &self.builder_ref, list_span(&s.packages));
+                let from = StageBase::Image(self.builder_ref.clone());
+                let os = self.stage(&format!("step-{}-os", s.name.value), from, vec![install], "builder image + the step's packages");
+                (StageBase::Stage(os), 0)
+            } else if let Some(i) = first {
+                (StageBase::Stage(i), 1)
+            } else {
+                (StageBase::Stage(builder), 0)
             };
-            let mut ops = after_copies(s, self.spec, &self.step_results, &self.workdir);
-            let venv_env = self.venv_env();
+            let mut ops = after_copies(s, self.spec, &self.step_results, &self.workdir, skip);
+            let venv_env = if s.packages.is_empty() { self.venv_env() } else { vec![] };
             ops.extend(step_ops(s, self.spec, &self.builder_ref, &self.workdir, &mut self.context, venv_env));
             let idx = self.stage(&format!("step-{}", s.name.value), from, ops, &format!("build step {}", s.name.value));
             self.step_results.insert(s.name.value.clone(), idx);

@@ -38,11 +38,11 @@ pub(super) fn order_steps<'a>(steps: &[&'a Step]) -> Vec<&'a Step> {
     out
 }
 
-/// For a step after several others: the outputs of the 2nd… dependencies
-/// (the first is its base).
-pub(super) fn after_copies(s: &Step, spec: &Spec, results: &BTreeMap<String, usize>, workdir: &str) -> Vec<Op> {
+/// For a step after others: the outputs of the dependencies it does not
+/// start from (`skip` = 1 when the first is its base).
+pub(super) fn after_copies(s: &Step, spec: &Spec, results: &BTreeMap<String, usize>, workdir: &str, skip: usize) -> Vec<Op> {
     let mut ops = Vec::new();
-    for a in s.after.iter().skip(1) {
+    for a in s.after.iter().skip(skip) {
         let Some(&idx) = results.get(&a.value) else { continue };
         let dep = spec.steps.iter().find(|d| d.name.value == a.value);
         let outs: Vec<String> = match dep {

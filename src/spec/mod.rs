@@ -102,6 +102,10 @@ pub struct Step {
     pub network: Network,
     pub env: Vec<(String, String)>,
     pub after: Vec<Sp<String>>,
+    /// OS packages of this step alone (build steps): the step then runs on
+    /// a branch of its own, the builder image plus these, without the
+    /// build packages or the venv, in parallel with the dependency install.
+    pub packages: Vec<Sp<String>>,
     pub span: Span,
 }
 

@@ -1033,10 +1033,20 @@ fn read_steps(cx: &Cx, v: &Spanned<DeValue<'_>>, caches: &BTreeMap<String, Cache
         };
         let env = t.str_map(cx, "env")?;
         let after = t.str_list(cx, "after")?;
+        let packages = t.str_list(cx, "packages")?;
+        for p in &packages {
+            check_package(p)?;
+        }
+        if stage == StepStage::Runtime && !packages.is_empty() {
+            return Err(Diagnostic::new(
+                packages[0].span.clone(),
+                "`packages` apply to build steps; for a stage = \"runtime\" step, put them in `system.packages`",
+            ));
+        }
         let enabled = eval_if(cx, &mut t)?;
         t.finish(schema::STEP)?;
         if enabled {
-            steps.push(Step { name, run, stage, inputs, outputs, caches: step_caches, secrets, ssh, network, env, after, span });
+            steps.push(Step { name, run, stage, inputs, outputs, caches: step_caches, secrets, ssh, network, env, after, packages, span });
         }
     }
     // `after` must name steps (disabled ones are skipped silently, so an

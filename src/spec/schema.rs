@@ -190,6 +190,11 @@ pub const STEP: &[Key] = &[
     k("network", Ty::Enum(NETWORKS), "default, none or host"),
     k("env", Ty::StrMap, "environment of this step"),
     k("after", Ty::StrList, "steps whose outputs this step needs"),
+    k(
+        "packages",
+        Ty::StrList,
+        "OS packages of this build step alone: it runs on the builder image plus these (no build packages, no venv), in parallel with the dependency install",
+    ),
     k("if", Ty::If, "an arg name (or \"!NAME\"); the step exists only when it is truthy"),
 ];
 
