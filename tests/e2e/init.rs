@@ -45,10 +45,13 @@ fn django_with_native_deps_node_assets_and_collectstatic() {
     gate!(Primary);
     let p = Project::from_dir("tests/fixtures/init/django-native");
     let spec = init(&p);
+    // Node on the asset step's own branch, not in the builder
+    assert!(spec.contains("packages = [\"nodejs\", \"npm\"]") && !spec.contains("\"libpq-dev\", \"nodejs\""), "{spec}");
     build(&p, &spec);
     let c = Running::start(&p, &[]);
     let page = http_get(&c.0, "http://127.0.0.1:8000/");
     assert!(page.contains("psycopg2 2.9.10"), "{page}");
+    assert_eq!(p.run("sh", &["-c", "command -v node npm || echo none"]), "none");
     let js = page.split("src=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
     assert!(js.starts_with("/static/dist/app.") && js.ends_with(".js") && js != "/static/dist/app.js", "hashed by the manifest: {page}");
     // no compiler reached the image
