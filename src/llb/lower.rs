@@ -160,13 +160,20 @@ impl Lowering<'_> {
                 (s.state, s.env)
             }
         };
-        // With MergeOp, consecutive copies are layers of their own on
-        // scratch; the next command (which needs the whole filesystem) runs
-        // on their merge.
+        // With MergeOp, the copies after the stage's last command are layers
+        // of their own on scratch (the image's app layers, independent of
+        // what is below). Copies a command runs on (a step's inputs) chain
+        // as plain file ops: the command needs the whole filesystem, and a
+        // merge under it would be materialized on every re-run (2 s on a
+        // builder with compilers and a venv).
+        // (Only in stages whose layers are never exported: build steps and
+        // the test target; the image's stages keep every copy a layer.)
+        let read_only = stage.name.starts_with("step-") || stage.name == "test";
+        let last_run = stage.ops.iter().rposition(|o| matches!(o, Op::Run(_))).filter(|_| read_only);
         let mut layers = vec![state];
-        for op in &stage.ops {
+        for (i, op) in stage.ops.iter().enumerate() {
             match op {
-                Op::Copy { .. } if self.inputs.merge => {
+                Op::Copy { .. } if self.inputs.merge && last_run.is_none_or(|r| i > r) => {
                     let layer = self.copy_layer(op);
                     layers.push(layer);
                 }
@@ -559,6 +566,31 @@ copy = ["app.py", "templates/"]
             ..Inputs::offline(platform, Some(("strata.toml", SPEC)), merge)
         };
         lower(&plan, &inputs, plan.target)
+    }
+
+    /// With MergeOp, a build step's inputs are plain copies under its
+    /// command (no merge to materialize on each re-run); the app copies of
+    /// the image stay layers on scratch, merged.
+    #[test]
+    fn step_inputs_chain_under_the_command_and_app_copies_stay_layers() {
+        let src = SPEC.to_string() + "[[step]]\nname = \"gen\"\nrun = \"ls\"\ninputs = [\"app.py\"]\noutputs = [\"out\"]\n";
+        let spec = crate::spec::load(&src, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build(&spec, &[]);
+        let named: BTreeSet<String> = ["wheels".to_string()].into();
+        let platform = crate::platform::parse("linux/amd64").unwrap();
+        let inputs = Inputs { named_contexts: &named, resolve_mode: Some("local".into()), ..Inputs::offline(platform, None, true) };
+        let def = lower(&plan, &inputs, plan.target).definition;
+        let ops: Vec<pb::Op> = def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect();
+        let digests: Vec<String> = def.def.iter().map(|b| crate::llb::digest_of(b)).collect();
+        let at = |d: &str| digests.iter().position(|x| x == d).unwrap();
+        let exec = ops.iter().find(|o| matches!(&o.op, Some(pb::op::Op::Exec(e)) if e.meta.as_ref().unwrap().args[2] == "ls")).unwrap();
+        let under = &ops[at(&exec.inputs[0].digest)];
+        let Some(pb::op::Op::File(f)) = &under.op else { panic!("the step's command runs on {:?}", under.op) };
+        assert!(matches!(&f.actions[0].action, Some(pb::file_action::Action::Copy(c)) if c.dest.ends_with("app.py")), "{f:?}");
+        // the copy is onto the builder, not onto scratch
+        assert_eq!(under.inputs.len(), 2, "{under:?}");
+        let merges = ops.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))).count();
+        assert!(merges >= 2, "the image's layers are still merged");
     }
 
     /// The deps stage replaced by a deps image: no exec of the deps or the

@@ -594,7 +594,12 @@ copy = ["app.py"]
             .replace("name = \"native\"\nrun = \"make\"", "name = \"native\"\nrun = \"make\"\nafter = [\"assets\"]")
             .replace("[image]\nbase = \"python:3.11\"\n", "[image]\nbase = \"python:3.11\"\n[system]\nbuild-packages = [\"gcc\"]\n");
         let p = plan(&src);
-        let at = |n: &str| p.stages.iter().position(|s| s.name == n).unwrap_or_else(|| panic!("no stage {n}: {:?}", p.stages.iter().map(|s| &s.name).collect::<Vec<_>>()));
+        let at = |n: &str| {
+            p.stages
+                .iter()
+                .position(|s| s.name == n)
+                .unwrap_or_else(|| panic!("no stage {n}: {:?}", p.stages.iter().map(|s| &s.name).collect::<Vec<_>>()))
+        };
         let os = &p.stages[at("step-assets-os")];
         assert_eq!(os.from, StageBase::Image("python:3.11".into()));
         assert_eq!(os.ops[0].name(), "system: apt-get install nodejs npm");
@@ -604,7 +609,9 @@ copy = ["app.py"]
         let native = &p.stages[at("step-native")];
         assert_eq!(native.from, StageBase::Stage(at("builder")));
         assert!(
-            native.ops.iter().any(|o| matches!(o, Op::Copy { from: FileSource::Stage(i), src, .. } if *i == at("step-assets") && src == "/app/web/dist")),
+            native.ops.iter().any(
+                |o| matches!(o, Op::Copy { from: FileSource::Stage(i), src, .. } if *i == at("step-assets") && src == "/app/web/dist")
+            ),
             "{:?}",
             native.ops
         );
