@@ -64,7 +64,7 @@ impl FileOp {
     }
 
     pub fn mkdir(&mut self, on: On, path: String, mode: i32, owner: Option<Owner>) -> &mut Self {
-        self.push(on, -1, Action::Mkdir(pb::FileActionMkDir { path, mode, make_parents: true, owner: owner.map(chown), timestamp: -1 }));
+        self.push(on, -1, Action::Mkdir(pb::FileActionMkDir { path, mode, make_parents: true, owner: owner.map(chown), timestamp: 0 }));
         self
     }
 

@@ -647,7 +647,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:aef71a7481339b0c22f9b23d94e121cf90af0b6d1152dea854d5e86629248160";
+    const GOLDEN: &str = "sha256:e7fcda04a78dd8892301552abd993a0fe84ffc75b98c89985cfa05d61740c4b3";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

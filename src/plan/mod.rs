@@ -484,7 +484,12 @@ exclude = ["**/__pycache__"]
         // the app venv is created without pip
         let v = &p.stages[p.stages.iter().position(|s| s.name == "py-venv").unwrap()];
         let Op::Run(r) = &v.ops[0] else { panic!() };
-        assert_eq!(r.script, "set -e; python3 -m venv --without-pip /opt/venv");
+        assert!(r.script.starts_with("set -e; python3 -m venv --without-pip /opt/venv; python3 -c "), "{}", r.script);
+        // and what it wrote gets mtime 0, as every install's files do
+        assert!(r.script.ends_with("if os.lstat(p).st_mtime_ns]' /opt/venv"), "{}", r.script);
+        let b = &p.stages[p.stage_index("builder").unwrap()];
+        let Op::Run(i) = &b.ops[0] else { panic!() };
+        assert!(i.script.ends_with("if os.lstat(p).st_mtime_ns]' /opt/venv"), "{}", i.script);
     }
 
     #[test]

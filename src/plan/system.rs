@@ -61,10 +61,15 @@ pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, span: Sp
 /// minimal and busybox images lack: append to /etc/passwd and /etc/group
 /// unless the user already exists.
 pub(super) fn create_user_script(name: &str, uid: u32, gid: u32) -> String {
+    // What it writes gets mtime 0, so the layer is the same bytes when it
+    // re-runs on a new base (a base bump); what exists is left alone. /etc
+    // itself: the engine makes mount points for /etc/hosts and resolv.conf
+    // in every command, which dates it.
     format!(
-        "set -e; \
-         grep -q '^{name}:' /etc/group || echo '{name}:x:{gid}:' >> /etc/group; \
-         grep -q '^{name}:' /etc/passwd || echo '{name}:x:{uid}:{gid}::/home/{name}:/bin/sh' >> /etc/passwd; \
-         mkdir -p /home/{name}; chown {uid}:{gid} /home/{name}"
+        "set -e; t=197001010000.00; \
+         grep -q '^{name}:' /etc/group || {{ echo '{name}:x:{gid}:' >> /etc/group; touch -t $t /etc/group; }}; \
+         grep -q '^{name}:' /etc/passwd || {{ echo '{name}:x:{uid}:{gid}::/home/{name}:/bin/sh' >> /etc/passwd; touch -t $t /etc/passwd; }}; \
+         [ -d /home/{name} ] || {{ mkdir -p /home/{name}; touch -t $t /home /home/{name}; }}; chown {uid}:{gid} /home/{name}; \
+         touch -t $t /etc"
     )
 }

@@ -205,7 +205,22 @@ pub(super) fn venv_create(py: &Python) -> Op {
             format!("set -e; {UV_HOME}/bin/uv venv -q{seed}{ssp} --python python3 {venv}")
         }
     };
+    let script = script + &normalize_mtimes(py);
     run(format!("python: create venv {}", py.venv), script, vec![], uv_env(), py.span.clone())
+}
+
+/// Python (stdlib only) that sets the mtime of every entry below argv[1]
+/// whose mtime is not 0 to 0, without following symlinks. Entries already
+/// at 0 are not touched, so a layer's diff holds only what it changed.
+const NORMALIZE_MTIMES: &str = "import os,sys;[os.utime(p,ns=(0,0),follow_symlinks=False) for r,ds,fs in os.walk(sys.argv[1]) for p in [r]+[os.path.join(r,x) for x in ds+fs] if os.lstat(p).st_mtime_ns]";
+
+/// Appended to every command that writes the venv: what it wrote gets
+/// mtime 0. An install re-run on a new base (a base bump) then writes the
+/// same bytes with the same times, so its layer keeps its digest and
+/// nothing of the venv is pushed again. The .pyc files are hash-based
+/// (`SOURCE_DATE_EPOCH` is set for the install), so they do not go stale.
+pub(super) fn normalize_mtimes(py: &Python) -> String {
+    format!("; python3 -c {} {}", shell_quote(NORMALIZE_MTIMES), shell_quote(&py.venv))
 }
 
 /// The install command for the app's venv: `pip --python` from the tool
@@ -766,5 +781,5 @@ pub(super) fn venv_cleanup(py: &Python) -> String {
             "; for f in {venv}/lib/python*/site-packages/*.dist-info/uv_cache.json; do [ -e \"$f\" ] || continue; rm -f \"$f\"; sed -i '/uv_cache\\.json,/d' \"${{f%/uv_cache.json}}/RECORD\"; done"
         );
     }
-    out
+    out + &normalize_mtimes(py)
 }
