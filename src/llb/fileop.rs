@@ -63,6 +63,13 @@ impl FileOp {
         self
     }
 
+    /// A copy whose files and made directories get `timestamp` (ns since
+    /// the epoch) as their mtime; -1 keeps the source's.
+    pub fn copy_at(&mut self, on: On, from: usize, src: String, dest: String, owner: Option<Owner>, timestamp: i64) -> &mut Self {
+        self.push(on, from as i64, Action::Copy(pb::FileActionCopy { timestamp, ..copy_action(src, dest, owner) }));
+        self
+    }
+
     pub fn mkdir(&mut self, on: On, path: String, mode: i32, owner: Option<Owner>) -> &mut Self {
         self.push(on, -1, Action::Mkdir(pb::FileActionMkDir { path, mode, make_parents: true, owner: owner.map(chown), timestamp: 0 }));
         self

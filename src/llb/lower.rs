@@ -336,7 +336,7 @@ impl Lowering<'_> {
     /// recreated (owner and mode) when the copy lands inside it, because a
     /// merged layer's directories replace the metadata of those below.
     fn copy_layer(&mut self, op: &Op) -> Output {
-        let Op::Copy { name, from, src, dest, owner, span } = op else { unreachable!("copy_layer takes copies") };
+        let Op::Copy { name, from, src, dest, owner, span, epoch } = op else { unreachable!("copy_layer takes copies") };
         let lines = self.lines(span);
         let from = self.source(from);
         let (workdir, wd_owner) = self.plan.workdir.clone();
@@ -346,7 +346,8 @@ impl Lowering<'_> {
         if inside {
             f.mkdir(On::Scratch, workdir, 0o755, wd_owner);
         }
-        f.copy(if inside { On::Previous } else { On::Scratch }, src_input, src.clone(), dest.clone(), *owner);
+        let on = if inside { On::Previous } else { On::Scratch };
+        f.copy_at(on, src_input, src.clone(), dest.clone(), *owner, if *epoch { 0 } else { -1 });
         let op = f.finish(self.platform());
         self.g.add(op, name, lines)
     }
@@ -481,12 +482,12 @@ impl Lowering<'_> {
                 };
                 self.g.add_with(op, &r.name, lines, ignore)
             }
-            Op::Copy { name, from, src, dest, owner, .. } => {
+            Op::Copy { name, from, src, dest, owner, epoch, .. } => {
                 let from = self.source(from);
                 let mut f = FileOp::new();
                 let base = f.input(&state);
                 let src_input = f.input(&from);
-                f.copy(On::Input(base), src_input, src.clone(), dest.clone(), *owner);
+                f.copy_at(On::Input(base), src_input, src.clone(), dest.clone(), *owner, if *epoch { 0 } else { -1 });
                 let op = f.finish(self.platform());
                 self.g.add(op, name, lines)
             }
@@ -568,6 +569,34 @@ copy = ["app.py", "templates/"]
         lower(&plan, &inputs, plan.target)
     }
 
+    /// The venv is copied with mtime 0 (its files have it already; the
+    /// directories the copy makes get it too); app files keep theirs.
+    #[test]
+    fn the_venv_copy_is_dated_zero_and_app_copies_keep_their_times() {
+        for merge in [false, true] {
+            let copies: Vec<(String, i64)> = lowered_with(&["wheels"], merge)
+                .definition
+                .def
+                .iter()
+                .filter_map(|b| match <pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op {
+                    Some(pb::op::Op::File(f)) => Some(f.actions),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|a| match a.action {
+                    Some(pb::file_action::Action::Copy(c)) => Some((c.dest, c.timestamp)),
+                    _ => None,
+                })
+                .collect();
+            let venv: Vec<i64> = copies.iter().filter(|(d, _)| d == "/opt/venv").map(|(_, t)| *t).collect();
+            let app: Vec<i64> = copies.iter().filter(|(d, _)| d.starts_with("/app/")).map(|(_, t)| *t).collect();
+            if !merge {
+                assert_eq!(venv, [0], "{copies:?}");
+            }
+            assert!(!app.is_empty() && app.iter().all(|t| *t == -1), "{copies:?}");
+        }
+    }
+
     /// With MergeOp, a build step's inputs are plain copies under its
     /// command (no merge to materialize on each re-run); the app copies of
     /// the image stay layers on scratch, merged.
@@ -647,7 +676,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:e7fcda04a78dd8892301552abd993a0fe84ffc75b98c89985cfa05d61740c4b3";
+    const GOLDEN: &str = "sha256:b93983b0c4bef2326fbaab5cdf1e27b1a711ffa7fc1516081c04685814f79b19";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

@@ -130,6 +130,10 @@ pub enum Op {
         src: String,
         dest: String,
         owner: Option<Owner>,
+        /// Files and the directories the copy makes get mtime 0 (what is
+        /// copied is strata's own, like the venv): the layer is the same
+        /// bytes on every machine.
+        epoch: bool,
         span: Span,
     },
     Mkdir {
@@ -486,7 +490,8 @@ exclude = ["**/__pycache__"]
         let Op::Run(r) = &v.ops[0] else { panic!() };
         assert!(r.script.starts_with("set -e; python3 -m venv --without-pip /opt/venv; python3 -c "), "{}", r.script);
         // and what it wrote gets mtime 0, as every install's files do
-        assert!(r.script.ends_with("if os.lstat(p).st_mtime_ns]' /opt/venv"), "{}", r.script);
+        assert!(r.script.contains("if os.lstat(p).st_mtime_ns]' /opt/venv;"), "{}", r.script);
+        assert!(r.script.ends_with("p=os.path.dirname(p)' /opt/venv"), "its parents too: {}", r.script);
         let b = &p.stages[p.stage_index("builder").unwrap()];
         let Op::Run(i) = &b.ops[0] else { panic!() };
         assert!(i.script.ends_with("if os.lstat(p).st_mtime_ns]' /opt/venv"), "{}", i.script);

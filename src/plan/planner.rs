@@ -204,6 +204,7 @@ impl<'a> Planner<'a> {
             let span = py.installer.span.clone();
             let branch = self.stage("py-tool-branch", tool_base.clone(), vec![tool_op], "the installer, on the builder image alone");
             let copy = Op::Copy {
+                epoch: false,
                 name: format!("python: the installer {home} (builder only)"),
                 from: FileSource::Stage(branch),
                 src: home.to_string(),
@@ -346,6 +347,7 @@ impl<'a> Planner<'a> {
                 // group, the rest), each with its own digest.
                 Some(layers) => Op::Merge { name: format!("python: venv {} in layers", py.venv), layers, span: py.span.clone() },
                 None => Op::Copy {
+                    epoch: true,
                     name: format!("python: venv {}", py.venv),
                     from: FileSource::Stage(v),
                     src: py.venv.clone(),
@@ -359,6 +361,7 @@ impl<'a> Planner<'a> {
         }
         if let (Some(rl), Some(libs)) = (&self.spec.r, self.r_libs) {
             ops.push(Op::Copy {
+                epoch: false,
                 name: format!("r: libraries {}", rl.cran.iter().map(|c| c.value.as_str()).collect::<Vec<_>>().join(" ")),
                 from: FileSource::Stage(libs),
                 src: R_LIBS.into(),
@@ -384,6 +387,7 @@ impl<'a> Planner<'a> {
             for out in &s.outputs {
                 let path = abs_in(&self.workdir, &out.value);
                 ops.push(Op::Copy {
+                    epoch: false,
                     name: format!("step {}: output {}", s.name.value, out.value),
                     from: FileSource::Stage(idx),
                     src: path.clone(),
@@ -408,7 +412,15 @@ impl<'a> Planner<'a> {
             self.app.include.push(trim_dir(&entry.value));
             let (src, dest) = copy_paths(&entry.value, &dest_root);
             let name = format!("app: copy {}", entry.value);
-            self.app_copies.push(Op::Copy { name, from: FileSource::App, src, dest, owner: app_owner, span: entry.span.clone() });
+            self.app_copies.push(Op::Copy {
+                epoch: false,
+                name,
+                from: FileSource::App,
+                src,
+                dest,
+                owner: app_owner,
+                span: entry.span.clone(),
+            });
         }
         ops.extend(self.app_copies.iter().cloned());
         ops.extend(self.project_after_app.clone());
@@ -445,7 +457,7 @@ impl<'a> Planner<'a> {
                 ops.extend(self.project.clone());
                 // The app as root: the builder's venv is root's.
                 ops.extend(self.app_copies.iter().cloned().map(|op| match op {
-                    Op::Copy { name, from, src, dest, span, .. } => Op::Copy { name, from, src, dest, owner: None, span },
+                    Op::Copy { name, from, src, dest, span, epoch, .. } => Op::Copy { epoch, name, from, src, dest, owner: None, span },
                     other => other,
                 }));
                 ops.extend(self.project_after_app.clone());
@@ -457,7 +469,7 @@ impl<'a> Planner<'a> {
             self.context.include.push(trim_dir(&i.value));
             let (src, dest) = copy_paths(&i.value, &self.workdir);
             let name = format!("test: copy {}", i.value);
-            ops.push(Op::Copy { name, from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
+            ops.push(Op::Copy { epoch: false, name, from: FileSource::Context, src, dest, owner: None, span: i.span.clone() });
         }
         let (mounts, cache_env) = caches_for(&t.caches, spec, &self.builder_ref);
         // The tests run with the image's environment, as the app will.

@@ -51,6 +51,7 @@ pub(super) fn after_copies(s: &Step, spec: &Spec, results: &BTreeMap<String, usi
         };
         for o in outs {
             ops.push(Op::Copy {
+                epoch: false,
                 name: format!("step {}: from {} {}", s.name.value, a.value, o),
                 from: FileSource::Stage(idx),
                 src: o.clone(),
@@ -77,6 +78,7 @@ pub(super) fn step_ops(
         context.include.push(trim_dir(&i.value));
         let (src, dest) = copy_paths(&i.value, workdir);
         ops.push(Op::Copy {
+            epoch: false,
             name: format!("step {}: input {}", s.name.value, i.value),
             from: FileSource::Context,
             src,

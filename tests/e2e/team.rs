@@ -162,3 +162,97 @@ fn deps_image_by_digest_skips_the_installs_on_another_engine() {
     let b = p.build_at(Some(&host), "strata.toml", &[]).assert_failed();
     assert!(b.log.contains("`image.deps-image`: looking for 127.0.0.1:1/strata-deps/app:deps-"), "{}", b.log);
 }
+
+/// Layers of `image` in the registry, as a push stores them: (digest,
+/// compressed size).
+fn registry_layers(image: &str) -> Vec<(String, u64)> {
+    let raw = docker_sh(&format!("docker buildx imagetools inspect --raw {image}"));
+    let m: serde_json::Value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
+    m["layers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an image manifest: {raw}"))
+        .iter()
+        .map(|l| (l["digest"].as_str().unwrap().to_string(), l["size"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Rebase without rebuild: a new digest of the base's tag (a security
+/// patch) re-runs what sits on the base, and those runs write the same
+/// bytes. On the same engine every layer above the base keeps its digest,
+/// so a push uploads only the base's new layer. Built on the second engine,
+/// whose cache has none of it (a fresh CI runner), the venv, user and
+/// workdir layers are still the same blobs: they come from reproducible
+/// installs, not from a cached result. (The app layers hold the context's
+/// files with their mtimes, which are the checkout's: the same on one
+/// machine, per runner elsewhere, as with a Dockerfile's COPY.)
+#[test]
+fn a_base_bump_keeps_every_layer_above_the_base() {
+    gate!(MergeOp);
+    let Some(host) = engine2() else { return };
+    // pip writes the install time into what it writes (uv keeps the wheel's
+    // times): both must give the same bytes again
+    for installer in ["uv", "pip"] {
+        base_bump_keeps_layers(&host, installer);
+    }
+}
+
+fn base_bump_keeps_layers(host: &str, installer: &str) {
+    let reg = registry();
+    let n = nonce();
+    let base = format!("strata-e2e/rebase-base-{n}:latest");
+    // Names unique to this run make every layer's content new, so no
+    // engine has a result of an earlier run to serve instead.
+    let short = n % 1_000_000_000;
+    let p = Project::empty("rebase");
+    p.write(
+        "strata.toml",
+        &format!(
+            "# syntax=strata:dev\nversion = 1\n[image]\nbase = \"{base}\"\nuser = \"u{short}\"\nworkdir = \"/w{short}\"\ncmd = [\"python\", \"app.py\"]\n[python]\ninstaller = \"{installer}\"\nvenv = \"/opt/v{short}\"\nrequirements = [\"requirements.txt\"]\nwheels = \"wheels\"\n[app]\ncopy = [\"app.py\", \"templates/\"]\n"
+        ),
+    );
+    p.write("requirements.txt", &format!("six==1.16.0\n# {n}\n"));
+    p.write("app.py", &format!("import six\nprint(open('/etc/base-bump').read().strip(), six.__version__)  # {n}\n"));
+    p.write("templates/index.html", &format!("<p>{n}</p>\n"));
+    copy_dir(&repo().join("tests/fixtures/layers/wheels"), &p.dir.join("wheels"));
+    let _g = engine2_lock();
+    let mut pushed: Vec<Vec<(String, u64)>> = Vec::new();
+    for (i, (v, on)) in [(1, None), (2, None), (2, Some(host))].into_iter().enumerate() {
+        let env = on.map(|h| format!("DOCKER_HOST={h} ")).unwrap_or_default();
+        docker_sh(&format!(
+            "printf 'FROM strata-test/python:3.11\\nRUN echo {n}-{v} > /etc/base-bump\\n' | {env}docker build -q -t {base} -"
+        ));
+        let b = p.build_at(on, "strata.toml", &["--provenance=false"]).assert_ok();
+        for step in ["python: create venv", &format!("python: {installer} install"), &format!("user: create u{short}")] {
+            assert!(!b.cached(step), "`{step}` must run on the new base:\n{}", b.log);
+        }
+        let remote = format!("{reg}/strata-e2e/rebase-{n}:{i}");
+        eprintln!("pushed {remote}");
+        let out = docker_sh(&format!(
+            "{env}docker run --rm {tag} && {env}docker tag {tag} {remote} && {env}docker push -q {remote} >/dev/null && {env}docker image rm {remote} >/dev/null",
+            tag = p.tag
+        ));
+        assert_eq!(out.trim(), format!("{n}-{v} 1.16.0"));
+        pushed.push(registry_layers(&remote));
+    }
+    let _ = docker().args(["image", "rm", "-f", &base]).output();
+    let _ = docker_on(host).args(["image", "rm", "-f", &p.tag, &base]).output();
+    let new_layers = |before: &[(String, u64)], after: &[(String, u64)]| -> Vec<usize> {
+        assert_eq!(before.len(), after.len());
+        let new: Vec<usize> = (0..after.len()).filter(|&i| !before.iter().any(|(d, _)| *d == after[i].0)).collect();
+        let bytes: u64 = new.iter().map(|&i| after[i].1).sum();
+        let total: u64 = after.iter().map(|l| l.1).sum();
+        eprintln!("base bump ({installer}): {} new layer(s), {bytes} bytes to push of {total}", new.len());
+        new
+    };
+    // base: the debootstrap layer and the patch; then user, workdir, venv
+    // and the two app copies
+    let (v1, same_engine, fresh_engine) = (&pushed[0], &pushed[1], &pushed[2]);
+    assert_eq!(v1.len(), 7, "{v1:#?}");
+    let new = new_layers(v1, same_engine);
+    assert_eq!(new, [1], "{installer}: layers above the base changed:\nbefore {v1:#?}\nafter {same_engine:#?}");
+    let new = new_layers(v1, fresh_engine);
+    assert!(
+        new.iter().all(|&i| i == 1 || i >= 5) && new.contains(&1),
+        "{installer}, fresh engine: user, workdir or venv layers changed:\nbefore {v1:#?}\nafter {fresh_engine:#?}"
+    );
+}

@@ -205,7 +205,12 @@ pub(super) fn venv_create(py: &Python) -> Op {
             format!("set -e; {UV_HOME}/bin/uv venv -q{seed}{ssp} --python python3 {venv}")
         }
     };
-    let script = script + &normalize_mtimes(py);
+    // The venv's parents too (/opt): making the venv dated them.
+    let parents = format!(
+        "; python3 -c {} {venv}",
+        shell_quote("import os,sys;p=os.path.dirname(sys.argv[1].rstrip('/'))\nwhile p not in ('/', ''):\n    os.utime(p,ns=(0,0),follow_symlinks=False);p=os.path.dirname(p)")
+    );
+    let script = script + &normalize_mtimes(py) + &parents;
     run(format!("python: create venv {}", py.venv), script, vec![], uv_env(), py.span.clone())
 }
 
