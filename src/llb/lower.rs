@@ -676,7 +676,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:b93983b0c4bef2326fbaab5cdf1e27b1a711ffa7fc1516081c04685814f79b19";
+    const GOLDEN: &str = "sha256:1d13c47ae79522449ce15c07c9a853b6e80f788825a634b0b899859879096489";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

@@ -663,7 +663,7 @@ copy = ["app.py"]
         let tool = &p.stages[stage(&p, "py-tool")];
         assert_eq!(tool.from, StageBase::Stage(stage(&p, "builder-base")));
         assert!(
-            matches!(&tool.ops[..], [Op::Copy { src, from: FileSource::Stage(b), .. }] if src == UV_HOME && *b == stage(&p, "py-tool-branch")),
+            matches!(&tool.ops[..], [Op::Copy { src, from: FileSource::Stage(b), .. }, Op::Mkdir { path, .. }] if src == UV_HOME && *b == stage(&p, "py-tool-branch") && path == "/root/.cache"),
             "{:?}",
             tool.ops
         );
@@ -672,7 +672,7 @@ copy = ["app.py"]
         assert_ne!(venv, src);
         let pv = plan(&venv);
         assert!(pv.stages.iter().all(|s| s.name != "py-tool-branch"));
-        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[0].name(), "python: install uv (builder only)");
+        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[1].name(), "python: install uv (builder only)");
         // with a wheelhouse, straight out of the uv wheel
         let p = plan(&src.replace("[python]\n", "[python]\nwheels = \"wheels\"\n"));
         let tool = &p.stages[stage(&p, "py-tool-branch")];

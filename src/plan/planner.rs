@@ -197,8 +197,17 @@ impl<'a> Planner<'a> {
         let tool_op = python::tool_install(py, spec, &self.builder_ref);
         let on_builder = self.stages[tools].ops.is_empty() || python::tools_need_build_packages(spec);
         let tool_base = if on_builder { StageBase::Stage(tools) } else { StageBase::Image(self.builder_ref.clone()) };
+        // /root/.cache in the builder below the venv: the cache mounts'
+        // parent, which the engine would otherwise make in the venv's first
+        // layer (and so in the image).
+        let cache_dir = Op::Mkdir {
+            name: "python: /root/.cache (builder only)".into(),
+            path: "/root/.cache".into(),
+            owner: None,
+            span: py.installer.span.clone(),
+        };
         let tool = if on_builder {
-            self.stage("py-tool", StageBase::Stage(tools), vec![tool_op], "the installer (builder only)")
+            self.stage("py-tool", StageBase::Stage(tools), vec![cache_dir, tool_op], "the installer (builder only)")
         } else {
             let home = python::tool_home(py);
             let span = py.installer.span.clone();
@@ -212,7 +221,7 @@ impl<'a> Planner<'a> {
                 owner: None,
                 span,
             };
-            self.stage("py-tool", StageBase::Stage(tools), vec![copy], "builder + the installer")
+            self.stage("py-tool", StageBase::Stage(tools), vec![copy, cache_dir], "builder + the installer")
         };
         // A poetry or pdm lock is exported to pinned requirements first.
         let exported = match (python::export_tool(py, spec, &self.builder_ref), python::export(py)) {
@@ -222,7 +231,7 @@ impl<'a> Planner<'a> {
             }
             _ => None,
         };
-        let skel = self.stage("py-venv", StageBase::Stage(tool), vec![python::venv_create(py)], "an empty venv");
+        let skel = self.stage("py-venv", StageBase::Stage(tool), vec![python::venv_create(py, spec, &self.builder_ref)], "an empty venv");
         let groups = python::layer_groups(py, files);
         let mut below = skel;
         let mut layers = vec![MergeLayer { lower: tool, upper: skel, name: format!("python: venv {}", py.venv) }];

@@ -21,6 +21,7 @@ fn small_pin_bump_keeps_the_heavy_layer() {
     let p = Project::from_dir("tests/fixtures/layers");
     p.build(&[]).assert_ok();
     assert_eq!(docker().args(["run", "--rm", &p.tag]).output().unwrap().stdout, b"2.1.3 1.16.0\n");
+    assert_eq!(p.residue(), "", "strata left files in the image");
     let before = layers(&p);
     let history = p.inspect("{{len .RootFS.Layers}}");
     assert!(history.parse::<usize>().unwrap() >= 5);
@@ -77,6 +78,9 @@ fn auto_groups_with_uv() {
     assert!(b.log.contains("python: install uv from the wheelhouse (builder only)"), "{}", b.log);
     assert_eq!(docker().args(["run", "--rm", &p.tag]).output().unwrap().stdout, b"2.1.3 1.16.0\n");
     assert_eq!(p.run("sh", &["-c", "ls /opt/venv/bin | grep -c -e '^pip' -e '^uv' || true"]), "0", "no installer in the runtime venv");
+    // nor uv's cache: `uv venv` wrote its interpreter cache into the venv's
+    // layer (/root/.cache/uv) before it got the cache mount
+    assert_eq!(p.residue(), "", "strata left files in the image");
 }
 
 #[test]

@@ -192,7 +192,9 @@ os.chmod("{UV_HOME}/bin/uv", 0o755)
 }
 
 /// The app's venv, empty (with pip only for `keep-pip = true`).
-pub(super) fn venv_create(py: &Python) -> Op {
+/// `uv venv` writes its interpreter cache: it gets the uv cache mount, as
+/// the installs do, so nothing of it lands in the venv's layer.
+pub(super) fn venv_create(py: &Python, spec: &Spec, image: &str) -> Op {
     let venv = shell_quote(&py.venv);
     let ssp = if py.system_site_packages { " --system-site-packages" } else { "" };
     let script = match py.installer.value {
@@ -211,7 +213,12 @@ pub(super) fn venv_create(py: &Python) -> Op {
         shell_quote("import os,sys;p=os.path.dirname(sys.argv[1].rstrip('/'))\nwhile p not in ('/', ''):\n    os.utime(p,ns=(0,0),follow_symlinks=False);p=os.path.dirname(p)")
     );
     let script = script + &normalize_mtimes(py) + &parents;
-    run(format!("python: create venv {}", py.venv), script, vec![], uv_env(), py.span.clone())
+    let (mounts, mut env) = match py.installer.value {
+        Installer::Pip => (vec![], vec![]),
+        Installer::Uv => cache_mounts("uv", spec, image),
+    };
+    env.splice(0..0, uv_env());
+    run(format!("python: create venv {}", py.venv), script, mounts, env, py.span.clone())
 }
 
 /// Python (stdlib only) that sets the mtime of every entry below argv[1]

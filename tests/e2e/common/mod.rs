@@ -365,6 +365,16 @@ impl Project {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// What strata left in the image: its temp and tool dirs, the caches.
+    /// As root: the image user cannot read /root, and a `find` that is
+    /// denied prints nothing.
+    pub fn residue(&self) -> String {
+        let script = "find /tmp /root/.cache /opt/strata* -mindepth 0 2>/dev/null | grep -vx /tmp; true";
+        let out = docker().args(["run", "--rm", "--user", "0", "--entrypoint", "sh", &self.tag, "-c", script]).output().unwrap();
+        assert!(out.status.success(), "residue: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     pub fn inspect(&self, format: &str) -> String {
         let out = docker().args(["image", "inspect", "--format", format, &self.tag]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
