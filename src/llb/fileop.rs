@@ -63,9 +63,10 @@ impl FileOp {
         self
     }
 
-    /// A copy whose files and made directories get `timestamp` (ns since
-    /// the epoch) as their mtime; -1 keeps the source's.
-    pub fn copy_at(&mut self, on: On, from: usize, src: String, dest: String, owner: Option<Owner>, timestamp: i64) -> &mut Self {
+    /// A copy; with `epoch`, its files and the directories it makes get
+    /// mtime 0 (else they keep the source's).
+    pub fn copy_at(&mut self, on: On, from: usize, src: String, dest: String, owner: Option<Owner>, epoch: bool) -> &mut Self {
+        let timestamp = if epoch { 0 } else { -1 };
         self.push(on, from as i64, Action::Copy(pb::FileActionCopy { timestamp, ..copy_action(src, dest, owner) }));
         self
     }

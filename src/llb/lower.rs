@@ -347,7 +347,7 @@ impl Lowering<'_> {
             f.mkdir(On::Scratch, workdir, 0o755, wd_owner);
         }
         let on = if inside { On::Previous } else { On::Scratch };
-        f.copy_at(on, src_input, src.clone(), dest.clone(), *owner, if *epoch { 0 } else { -1 });
+        f.copy_at(on, src_input, src.clone(), dest.clone(), *owner, *epoch);
         let op = f.finish(self.platform());
         self.g.add(op, name, lines)
     }
@@ -487,7 +487,7 @@ impl Lowering<'_> {
                 let mut f = FileOp::new();
                 let base = f.input(&state);
                 let src_input = f.input(&from);
-                f.copy_at(On::Input(base), src_input, src.clone(), dest.clone(), *owner, if *epoch { 0 } else { -1 });
+                f.copy_at(On::Input(base), src_input, src.clone(), dest.clone(), *owner, *epoch);
                 let op = f.finish(self.platform());
                 self.g.add(op, name, lines)
             }

@@ -207,7 +207,7 @@ impl<'a> Planner<'a> {
             span: py.installer.span.clone(),
         };
         let tool = if on_builder {
-            self.stage("py-tool", StageBase::Stage(tools), vec![cache_dir, tool_op], "the installer (builder only)")
+            self.stage("py-tool", tool_base.clone(), vec![cache_dir, tool_op], "the installer (builder only)")
         } else {
             let home = python::tool_home(py);
             let span = py.installer.span.clone();
