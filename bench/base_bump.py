@@ -31,24 +31,12 @@ spec.loader.exec_module(run)
 
 PROJECT = os.path.join(HERE, "pinbump")
 TOOLS = {"optimized": "Dockerfile.optimized", "strata": "strata.toml"}
-ENGINE2 = "unix:///run/strata-engine2/docker.sock"
 BASE = "strata-bench/bump-base:latest"
 
 
-def env_for(host):
-    e = dict(run.ENV)
-    if host:
-        e["DOCKER_HOST"] = host
-    else:
-        e.pop("DOCKER_HOST", None)
-    return e
-
-
-def sh(script, host=None):
-    p = subprocess.run(["sh", "-c", script], env=env_for(host), capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"{script}: {p.stderr[-3000:]}")
-    return p.stdout
+ENGINE2 = run.ENGINE2
+sh = run.sh_on
+env_for = run.env_for
 
 
 def make_base(tag_value, host=None):
@@ -63,21 +51,13 @@ def build(tool, work, host=None):
 
 
 def layers(tag, host=None):
-    saved, run.ENV = run.ENV, env_for(host)
-    try:
-        return run.manifest_layers(tag)
-    finally:
-        run.ENV = saved
+    return run.manifest_layers(tag, host)
 
 
 def main():
-    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/engine2.sh"), "up"], check=True, env=run.ENV, capture_output=True)
-    for img in ["strata:dev", "strata-test/python:3.11"]:
-        sh(f"docker save {img} | DOCKER_HOST={ENGINE2} docker load -q")
+    run.engine2_up()
     # strata installs with uv (its default): the wheelhouse holds its pinned uv
-    src = open(os.path.join(run.ROOT, "src/plan/python/mod.rs")).read()
-    uv = "uv==" + src.split('pub const UV_VERSION: &str = "')[1].split('"')[0]
-    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), PROJECT, os.path.join(PROJECT, "requirements.txt"), uv], check=True, env=run.ENV)
+    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), PROJECT, os.path.join(PROJECT, "requirements.txt"), run.uv_pin()], check=True, env=run.ENV)
     nonce = time.time_ns()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,7 +36,7 @@ spec = importlib.util.spec_from_file_location("benchrun", os.path.join(HERE, "ru
 run = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run)
 
-ENGINE2 = "unix:///run/strata-engine2/docker.sock"
+ENGINE2 = run.ENGINE2
 REG = "127.0.0.1:5000"
 STRATA = next(
     (p for p in (os.path.join(run.ROOT, "target", t, "strata") for t in ("x86_64-unknown-linux-gnu/release", "release", "debug")) if os.path.exists(p)),
@@ -44,20 +44,8 @@ STRATA = next(
 )
 
 
-def env_for(host):
-    e = dict(run.ENV)
-    if host:
-        e["DOCKER_HOST"] = host
-    else:
-        e.pop("DOCKER_HOST", None)
-    return e
-
-
-def sh(script, host=None):
-    p = subprocess.run(["sh", "-c", script], env=env_for(host), capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"{script}: {p.stderr[-3000:]}")
-    return p.stdout
+env_for = run.env_for
+sh = run.sh_on
 
 
 def build(work, spec_file, extra, host=None):
@@ -88,13 +76,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    for script in ("engine2.sh", "registry.sh"):
-        subprocess.run(["bash", os.path.join(run.ROOT, "scripts", script), "up"], check=True, env=run.ENV, capture_output=True)
-    for img in ["strata:dev", "strata-test/python:3.11"]:
-        sh(f"docker save {img} | DOCKER_HOST={ENGINE2} docker load -q")
-    src = open(os.path.join(run.ROOT, "src/plan/python/mod.rs")).read()
-    uv = "uv==" + src.split('pub const UV_VERSION: &str = "')[1].split('"')[0]
-    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), run.SERVICE, os.path.join(run.SERVICE, "requirements.txt"), uv], check=True, env=run.ENV)
+    run.engine2_up("registry.sh")
+    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), run.SERVICE, os.path.join(run.SERVICE, "requirements.txt"), run.uv_pin()], check=True, env=run.ENV)
     n = time.time_ns()
     deps_repo = f"{REG}/strata-bench/ci-deps-{n}"
     results = {k: [] for k in "abcd"}

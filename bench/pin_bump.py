@@ -33,7 +33,8 @@ def build(tool, work):
 
 def main():
     wheels = os.path.join(PROJECT, "wheels")
-    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), PROJECT, os.path.join(PROJECT, "requirements.txt")], check=True, env=run.ENV)
+    # strata installs with uv (its default): the wheelhouse holds its pinned uv
+    subprocess.run(["bash", os.path.join(run.ROOT, "scripts/wheelhouse.sh"), PROJECT, os.path.join(PROJECT, "requirements.txt"), run.uv_pin()], check=True, env=run.ENV)
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:", "-d", wheels, "six==1.17.0"], check=True, env=run.ENV)
     res = {}
     with tempfile.TemporaryDirectory() as tmp:

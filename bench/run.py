@@ -141,13 +141,50 @@ def frontend_times():
         return []
 
 
-def manifest_layers(tag):
+# The second engine (scripts/engine2.sh): "another machine" for benches.
+ENGINE2 = "unix:///run/strata-engine2/docker.sock"
+
+
+def env_for(host):
+    """ENV with DOCKER_HOST set to `host`, or unset for the main engine."""
+    e = dict(ENV)
+    if host:
+        e["DOCKER_HOST"] = host
+    else:
+        e.pop("DOCKER_HOST", None)
+    return e
+
+
+def sh_on(script, host=None):
+    """Runs a shell script against an engine; exits with its stderr on failure."""
+    p = subprocess.run(["sh", "-c", script], env=env_for(host), capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{script}: {p.stderr[-3000:]}")
+    return p.stdout
+
+
+def engine2_up(*scripts):
+    """Starts engine2 (and other engine scripts, e.g. registry.sh) and copies
+    strata:dev and the base image to it."""
+    for script in ("engine2.sh",) + scripts:
+        subprocess.run(["bash", os.path.join(ROOT, "scripts", script), "up"], check=True, env=ENV, capture_output=True)
+    for img in ["strata:dev", "strata-test/python:3.11"]:
+        sh_on(f"docker save {img} | DOCKER_HOST={ENGINE2} docker load -q")
+
+
+def uv_pin():
+    """`uv==VERSION` of the uv strata installs (plan::python::UV_VERSION)."""
+    src = open(os.path.join(ROOT, "src/plan/python/mod.rs")).read()
+    return "uv==" + src.split('pub const UV_VERSION: &str = "')[1].split('"')[0]
+
+
+def manifest_layers(tag, host=None):
     """(digest, size) of the image's layers as a registry stores them
     (compressed blobs): what a push uploads when the digest is new."""
     import tarfile
 
     with tempfile.NamedTemporaryFile(suffix=".tar") as f:
-        subprocess.run(["docker", "save", "-o", f.name, tag], env=ENV, check=True)
+        subprocess.run(["docker", "save", "-o", f.name, tag], env=env_for(host), check=True)
         with tarfile.open(f.name) as t:
             blob = lambda d: json.load(t.extractfile("blobs/sha256/" + d.split(":")[1]))
             desc = json.load(t.extractfile("index.json"))["manifests"][0]
