@@ -173,6 +173,7 @@ pub fn main(args: Vec<String>) -> i32 {
                 crate::plan::POETRY_EXPORT_VERSION,
                 crate::plan::PDM_VERSION
             );
+            println!("  tini {} (init = true on apt images, sha256-pinned .deb)", crate::plan::TINI.files[0].version);
             0
         }
         Command::Completions { shell } => {

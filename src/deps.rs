@@ -40,6 +40,11 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
     line("user", &format!("{:?}", spec.image.user.value));
     line("workdir", &spec.image.workdir.value);
     line("init", &spec.image.init.to_string());
+    if spec.image.init {
+        // The pinned tini: another file is another OS layer.
+        let t = &crate::plan::TINI;
+        line("tini", &t.files.iter().map(|f| format!("{}={}", f.arch, f.sha256)).collect::<Vec<_>>().join(","));
+    }
     line("manager", &format!("{:?}", spec.system.manager));
     line("packages", &list(&spec.system.packages));
     line("build-packages", &list(&spec.system.build_packages));

@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use crate::plan::{shell_quote, ConfigPatch, FileSource, Mount, Op, Owner, Plan, Sharing, StageBase};
+use crate::plan::{shell_quote, ConfigPatch, FileSource, Mount, Op, Owner, Pinned, Plan, Sharing, StageBase};
 use crate::spec::Network;
 
 /// The ejected files: the Dockerfile and, when the context has excludes,
@@ -40,11 +40,16 @@ pub struct Ejected {
 pub fn eject(plan: &Plan, target: usize, spec_file: &str) -> Ejected {
     let stages = reachable(plan, target);
     let mut named: BTreeSet<String> = BTreeSet::new();
+    let mut pinned: Vec<&'static Pinned> = Vec::new();
     for &i in &stages {
         for op in &plan.stages[i].ops {
             for src in op.sources() {
-                if let FileSource::Named(n) = src {
-                    named.insert(n.clone());
+                match src {
+                    FileSource::Named(n) => {
+                        named.insert(n.clone());
+                    }
+                    FileSource::Pinned(p) if !pinned.contains(p) => pinned.push(p),
+                    _ => {}
                 }
             }
         }
@@ -57,6 +62,15 @@ pub fn eject(plan: &Plan, target: usize, spec_file: &str) -> Ejected {
     let _ = writeln!(out, "#   docker buildx build {}", flags.join(" "));
     if !plan.context.exclude.is_empty() {
         let _ = writeln!(out, "# The context's .dockerignore patterns go in <this file>.dockerignore.");
+    }
+    // A Dockerfile has one checksum per ADD: the file of linux/amd64.
+    for p in pinned {
+        if let Some(f) = p.file("amd64", "") {
+            let _ =
+                writeln!(out, "\n# {} {}, pinned by sha256 (the linux/amd64 file; strata picks each platform's own)", p.name, f.version);
+            let _ = writeln!(out, "FROM scratch AS {}", pinned_stage(p));
+            let _ = writeln!(out, "ADD --checksum=sha256:{} {} /{}", f.sha256, f.url, p.filename);
+        }
     }
     let mut gen = 0usize;
     for &i in &stages {
@@ -101,7 +115,12 @@ fn source_flag(plan: &Plan, from: &FileSource) -> Option<String> {
         FileSource::Context | FileSource::App => None,
         FileSource::Named(n) => Some(n.clone()),
         FileSource::Stage(i) => Some(plan.stages[*i].name.clone()),
+        FileSource::Pinned(p) => Some(pinned_stage(p)),
     }
+}
+
+fn pinned_stage(p: &Pinned) -> String {
+    format!("pinned-{}", p.name)
 }
 
 fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {

@@ -28,6 +28,7 @@ pub mod render;
 mod shell;
 mod steps;
 mod system;
+pub use system::TINI;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -117,6 +118,41 @@ pub enum FileSource {
     Named(String),
     /// The result of an earlier stage.
     Stage(usize),
+    /// A file fetched by URL and checked against its sha256 (the lowering
+    /// picks the target platform's entry): `filename` at the source's root.
+    Pinned(&'static Pinned),
+}
+
+/// A build helper strata fetches from a fixed URL, one per platform, each
+/// checked by its sha256: the same bytes on every machine, changed only
+/// with strata.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Pinned {
+    pub name: &'static str,
+    /// The name the file gets (the same on every platform).
+    pub filename: &'static str,
+    pub files: &'static [PinnedFile],
+    /// What a platform without an entry fetches (`{arch}` replaced), with
+    /// no checksum: the build fails naming the file that is not there.
+    pub unknown_arch_url: &'static str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct PinnedFile {
+    /// `ARCH` or `ARCH/VARIANT` as in a platform (`amd64`, `arm/v7`).
+    pub arch: &'static str,
+    pub version: &'static str,
+    pub url: &'static str,
+    pub sha256: &'static str,
+}
+
+impl Pinned {
+    /// The entry for `arch`/`variant`, else the first one with that arch.
+    pub fn file(&self, arch: &str, variant: &str) -> Option<&'static PinnedFile> {
+        let full = format!("{arch}/{variant}");
+        let family = format!("{arch}/");
+        self.files.iter().find(|f| f.arch == full).or_else(|| self.files.iter().find(|f| f.arch == arch || f.arch.starts_with(&family)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -754,7 +790,33 @@ copy = ["app.py"]
     #[test]
     fn init_adds_tini() {
         let p = plan(&WEB.replace("entrypoint =", "init = true\nentrypoint ="));
-        assert!(p.stages[0].ops[0].name().ends_with("libpq5 tini"));
         assert_eq!(p.stages[p.target].config.as_ref().unwrap().init, Some(vec!["/usr/bin/tini".to_string(), "--".to_string()]));
+        // On apt images: the pinned package, installed offline after the
+        // distro's packages, not `tini` from the archive.
+        let names: Vec<&str> = p.stages[0].ops.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["system: apt-get install libpq5", "system: tini 0.19.0-1 (pinned, sha256-checked)"]);
+        let Op::Run(r) = &p.stages[0].ops[1] else { panic!() };
+        assert_eq!(r.network, Network::None);
+        assert!(matches!(&r.mounts[..], [Mount::Source { from: FileSource::Pinned(t), writable: false, .. }] if t.name == "tini"));
+        // Listed by the spec itself: the distro's, as before.
+        let p = plan(&WEB.replace("entrypoint =", "init = true\nentrypoint =").replace("[\"libpq5\"]", "[\"libpq5\", \"tini\"]"));
+        let names: Vec<&str> = p.stages[0].ops.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["system: apt-get install libpq5 tini"]);
+    }
+
+    #[test]
+    fn pinned_files_match_platforms_by_arch_and_variant() {
+        let f = |a: &str, v: &str| TINI.file(a, v).map(|f| f.url.rsplit('_').next().unwrap());
+        assert_eq!(f("amd64", ""), Some("amd64.deb"));
+        assert_eq!(f("arm64", "v8"), Some("arm64.deb"));
+        assert_eq!(f("arm", ""), Some("armhf.deb"));
+        assert_eq!(f("arm", "v7"), Some("armhf.deb"));
+        assert_eq!(f("arm", "v6"), Some("armel.deb"));
+        assert_eq!(f("ppc64le", ""), Some("ppc64el.deb"));
+        assert_eq!(f("riscv64", ""), None);
+        for t in TINI.files {
+            assert_eq!(t.sha256.len(), 64, "{t:?}");
+            assert!(t.url.contains(&format!("tini_{}_", t.version)), "{t:?}");
+        }
     }
 }

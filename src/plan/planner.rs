@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::{Python, Spec, Step, StepStage, User};
+use crate::spec::{Manager, Python, Spec, Step, StepStage, User};
 
 use super::caches::caches_for;
 use super::paths::{abs_in, copy_paths, list_span, trim_dir};
 use super::steps::{after_copies, order_steps, step_ops};
-use super::system::{create_user_script, install_packages, tini_path};
+use super::system::{create_user_script, install_packages, install_pinned_tini, tini_path};
 use super::{
     python, r, run, ConfigPatch, ContextFilter, FileSource, MergeLayer, Op, Owner, Plan, PlanEnv, Run, Stage, StageBase, APP_EXCLUDE,
     R_LIBS,
@@ -129,7 +129,10 @@ impl<'a> Planner<'a> {
     fn os(&mut self) {
         let spec = self.spec;
         let mut pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
-        if spec.image.init && !pkgs.contains(&"tini") {
+        // tini from its pinned package on apt images; from the distro's
+        // archive on apk/dnf ones, or where the spec lists it itself.
+        let pinned_tini = spec.image.init && spec.system.manager == Manager::Apt && !pkgs.contains(&"tini");
+        if spec.image.init && !pinned_tini && !pkgs.contains(&"tini") {
             pkgs.push("tini");
         }
         let mut ops = Vec::new();
@@ -140,6 +143,9 @@ impl<'a> Planner<'a> {
         }
         if !pkgs.is_empty() {
             ops.push(install_packages(spec, &pkgs, &self.base, list_span(&spec.system.packages)));
+        }
+        if pinned_tini {
+            ops.push(install_pinned_tini(spec.image.init_span.clone()));
         }
         self.runtime_base = self.stage("os", StageBase::Image(self.base.clone()), ops, "base image + OS packages");
     }

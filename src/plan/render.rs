@@ -11,6 +11,7 @@ fn key_inputs(p: &Plan, op: &Op) -> Vec<String> {
         FileSource::App => "context (app)".to_string(),
         FileSource::Named(n) => format!("context {n}"),
         FileSource::Stage(i) => format!("stage {}", p.stages[*i].name),
+        FileSource::Pinned(f) => format!("pinned {}", f.filename),
     };
     match op {
         Op::Run(r) => {

@@ -1,10 +1,94 @@
 //! OS packages (apt, apk, dnf) and the runtime user.
 
 use crate::diag::Span;
-use crate::spec::{Manager, Spec};
+use crate::spec::{Manager, Network, Spec};
 
 use super::caches::{cache_id, cache_mounts, sanitize_id};
-use super::{run, Mount, Op, Sharing};
+use super::{run, FileSource, Mount, Op, Pinned, PinnedFile, Sharing};
+
+const fn tini(arch: &'static str, version: &'static str, url: &'static str, sha256: &'static str) -> PinnedFile {
+    PinnedFile { arch, version, url, sha256 }
+}
+
+/// tini for `init = true` on apt-based images: Debian's package, from a
+/// fixed URL of the archive's pool, checked by sha256. 0.19.0-1 (bookworm,
+/// libc6 >= 2.14) where Debian built it, the trixie rebuild elsewhere.
+pub const TINI: Pinned = Pinned {
+    name: "tini",
+    filename: "tini.deb",
+    files: &[
+        tini(
+            "amd64",
+            "0.19.0-1",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_amd64.deb",
+            "de5c1090fdb767c6c826b23e1248f4644546697ac4a5bc50b3823901881d4607",
+        ),
+        tini(
+            "arm64",
+            "0.19.0-1",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_arm64.deb",
+            "f433248723d58edeb91a3bd357aef0170b1dbab2417421407983b23503ce5a4f",
+        ),
+        tini(
+            "arm/v7",
+            "0.19.0-1",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_armhf.deb",
+            "c13155caabe760e93d17cfe7ef0c0d2d7cb9cdf8f8972e70e2201827aab2f303",
+        ),
+        tini(
+            "arm/v6",
+            "0.19.0-1+b3",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1+b3_armel.deb",
+            "42bdfed5ae19b67436a9a598e8c7c38467d9bc044118704db5fa898778af925b",
+        ),
+        tini(
+            "arm/v5",
+            "0.19.0-1+b3",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1+b3_armel.deb",
+            "42bdfed5ae19b67436a9a598e8c7c38467d9bc044118704db5fa898778af925b",
+        ),
+        tini(
+            "386",
+            "0.19.0-1",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_i386.deb",
+            "45317007691c9680838ec046b363d6408b662b507bfb86e2162369a35c894c47",
+        ),
+        tini(
+            "ppc64le",
+            "0.19.0-1+b3",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1+b3_ppc64el.deb",
+            "27a987915c4d3ae093a53bd9504cb6f128a50ae91060944603746605aa8d6f6f",
+        ),
+        tini(
+            "s390x",
+            "0.19.0-1+b3",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1+b3_s390x.deb",
+            "d78c527efb016e0f920eaa213ed523f5d619a6d202ff5db3e60531eee9851bb4",
+        ),
+        tini(
+            "mips64le",
+            "0.19.0-1+b3",
+            "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1+b3_mips64el.deb",
+            "5e7a580c52c3f512598f13e7d51ca0715902afffdf571b65a44cdc2fcf9a7d0d",
+        ),
+    ],
+    unknown_arch_url: "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_{arch}.deb",
+};
+
+/// Where the pinned tini package is mounted for its install.
+const TINI_MOUNT: &str = "/tmp/strata/tini";
+
+/// Installs the pinned tini package with dpkg (its one dependency, libc6,
+/// is in every apt-based image): no package index, no network.
+pub(super) fn install_pinned_tini(span: Span) -> Op {
+    let mounts = vec![Mount::Source { target: TINI_MOUNT.into(), from: FileSource::Pinned(&TINI), writable: false }];
+    let script = format!("set -e; dpkg -i {TINI_MOUNT}/{}", TINI.filename);
+    let mut op = run(format!("system: tini {} (pinned, sha256-checked)", TINI.files[0].version), script, mounts, vec![], span);
+    if let Op::Run(r) = &mut op {
+        r.network = Network::None;
+    }
+    op
+}
 
 pub(super) fn tini_path(m: Manager) -> &'static str {
     match m {

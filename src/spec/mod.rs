@@ -148,6 +148,8 @@ pub struct Image {
     pub expose: Vec<Sp<String>>,
     pub labels: Vec<(String, String)>,
     pub init: bool,
+    /// Where `init` is written (the `[image]` table when it is not).
+    pub init_span: Span,
     pub healthcheck: Option<Healthcheck>,
     pub stopsignal: Option<String>,
     pub platforms: Vec<Sp<String>>,

@@ -488,6 +488,7 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
     }
     let labels = t.str_map(cx, "labels")?;
     let init = t.bool(cx, "init", false)?;
+    let init_span = t.raw("init").map(|v| v.span()).unwrap_or_else(|| t.span.clone());
     let healthcheck = match t.raw("healthcheck") {
         None => None,
         Some(v) => {
@@ -522,7 +523,23 @@ fn read_image(cx: &Cx, mut t: Table) -> Result<Image> {
         crate::platform::parse(&p.value).map_err(|m| Diagnostic::new(p.span.clone(), m))?;
     }
     t.finish(schema::IMAGE)?;
-    Ok(Image { base, builder, deps_image, workdir, user, entrypoint, cmd, env, expose, labels, init, healthcheck, stopsignal, platforms })
+    Ok(Image {
+        base,
+        builder,
+        deps_image,
+        workdir,
+        user,
+        entrypoint,
+        cmd,
+        env,
+        expose,
+        labels,
+        init,
+        init_span,
+        healthcheck,
+        stopsignal,
+        platforms,
+    })
 }
 
 fn check_image_ref(r: &Sp<String>) -> Result<()> {

@@ -30,6 +30,12 @@ fn media_server_native_step_secret_and_init() {
     let with_secret = ["--build-arg", PY, "--secret", "id=license_key,src=license.txt"];
     let b = p.build(&with_secret).assert_ok();
     assert!(!b.log.contains(&secret), "the secret reached the build log");
+    // tini is the sha256-pinned package, installed offline, not the
+    // archive's; the engine's mount points under /tmp/strata are gone.
+    assert!(b.log.contains("system: tini 0.19.0-1 (pinned, sha256-checked)"), "{}", b.log);
+    assert!(!b.log.contains("apt-get install tini"), "{}", b.log);
+    assert_eq!(p.run("dpkg-query", &["-W", "-f", "${Version}", "tini"]), "0.19.0-1");
+    assert_eq!(p.run("sh", &["-c", "test -e /tmp/strata && echo residue || echo clean"]), "clean");
 
     // Compilers stay in the builder; the step's .so reaches the runtime.
     assert_eq!(p.run("sh", &["-c", "command -v gcc cc make || echo none"]), "none");
