@@ -75,8 +75,10 @@ pub const TINI: Pinned = Pinned {
     unknown_arch_url: "https://deb.debian.org/debian/pool/main/t/tini/tini_0.19.0-1_{arch}.deb",
 };
 
-/// Where the pinned tini package is mounted for its install.
-const TINI_MOUNT: &str = "/tmp/strata/tini";
+/// Where the pinned tini package is mounted for its install: a directory
+/// every apt image has, so the engine makes no mount point in the runtime
+/// image (BuildKit 0.8, in Docker 20.10, leaves the ones it makes).
+const TINI_MOUNT: &str = "/mnt";
 
 /// Installs the pinned tini package with dpkg (its one dependency, libc6,
 /// is in every apt-based image): no package index, no network.
