@@ -18,6 +18,16 @@ pub fn detect(f: &Facts, d: &mut Draft) {
     user(f, d);
     healthcheck(f, d);
     copies(f, d);
+    if let Some((file, cmd)) = &f.release {
+        let run = if cmd.contains(['|', '&', ';', '<', '>', '$', '\'', '"', '`']) {
+            format!("sh -c {}", crate::plan::shell_quote(cmd))
+        } else {
+            cmd.clone()
+        };
+        d.note(format!(
+            "{file} runs `{cmd}` before each deploy; the image does not: run it once with `docker run IMAGE {run}` (or a compose service) before the server starts"
+        ));
+    }
     if let Some(c) = &f.compose {
         for (svc, image) in &c.others {
             let kind = ["postgres", "mysql", "mariadb", "redis", "mongo", "rabbitmq", "elasticsearch", "memcached"]

@@ -43,6 +43,9 @@ pub struct Facts {
     pub compose: Option<compose::Service>,
     /// The `web:` line of a Procfile.
     pub procfile_web: Option<String>,
+    /// What runs before each deploy (file, command): a Procfile's
+    /// `release:` line or heroku.yml's `release.command`, migrations mostly.
+    pub release: Option<(String, String)>,
     /// pyproject.toml's text.
     pub pyproject: Option<String>,
     /// Python sources (context-relative path, text), not ignored.
@@ -64,6 +67,10 @@ impl Facts {
         let stage = dockerfile.as_ref().and_then(|(_, df)| pick_stage(df, compose.as_ref().and_then(|c| c.target.as_deref())));
         let procfile_web = read("Procfile")
             .and_then(|t| t.lines().find_map(|l| l.trim().strip_prefix("web:").map(|c| c.trim().to_string())).filter(|c| !c.is_empty()));
+        let release = read("Procfile")
+            .and_then(|t| t.lines().find_map(|l| l.trim().strip_prefix("release:").map(|c| c.trim().to_string())).filter(|c| !c.is_empty()))
+            .map(|c| ("Procfile".to_string(), c))
+            .or_else(|| read("heroku.yml").and_then(|t| heroku_release(&t)).map(|c| ("heroku.yml".to_string(), c)));
         let pyproject = read("pyproject.toml");
         let mut facts = Facts {
             dir: dir.to_path_buf(),
@@ -74,6 +81,7 @@ impl Facts {
             stage,
             compose,
             procfile_web,
+            release,
             pyproject,
             py_files: vec![],
         };
@@ -188,5 +196,30 @@ fn pick_stage(df: &Dockerfile, target: Option<&str>) -> Option<usize> {
     match (extra, df.stages[last].base_stage) {
         (true, Some(b)) => Some(b),
         _ => Some(last),
+    }
+}
+
+/// heroku.yml's `release: command:` (a list of strings or one string).
+fn heroku_release(text: &str) -> Option<String> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let docs = YamlLoader::load_from_str(text).ok()?;
+    let cmd = &docs.first()?["release"]["command"];
+    let c = match cmd {
+        Yaml::String(s) => s.clone(),
+        Yaml::Array(items) => items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(" "),
+        _ => return None,
+    };
+    (!c.trim().is_empty()).then(|| c.trim().to_string())
+}
+
+#[cfg(test)]
+mod release_tests {
+    #[test]
+    fn heroku_release_command() {
+        let y = "build:\n  docker:\n    web: Dockerfile\nrelease:\n  image: web\n  command:\n    - ./manage.py migrate --noinput\n";
+        assert_eq!(super::heroku_release(y).as_deref(), Some("./manage.py migrate --noinput"));
+        assert_eq!(super::heroku_release("release:\n  command: alembic upgrade head\n").as_deref(), Some("alembic upgrade head"));
+        assert_eq!(super::heroku_release("build: {}\n"), None);
+        assert_eq!(super::heroku_release("[not yaml"), None);
     }
 }

@@ -151,3 +151,29 @@ fn poetry_project() {
     assert_eq!(py.lock.map(|l| l.value), Some("poetry.lock".into()));
     assert_eq!(spec.image.cmd, Some(vec!["shop".to_string()]));
 }
+
+/// What runs before each deploy (migrations) is not in the image: init
+/// says how to run it, quoted for a shell when it is a pipeline.
+#[test]
+fn a_release_command_becomes_a_note() {
+    let web = ("app.py", "from flask import Flask\napp = Flask(__name__)\n");
+    let reqs = ("requirements.txt", "flask==3.0.3\n");
+    let dir = Dir::new("release-procfile", &[web, reqs, ("Procfile", "release: yes | flask db upgrade\nweb: gunicorn app:app\n")]);
+    let (d, _) = dir.draft();
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.contains("Procfile runs `yes | flask db upgrade`") && n.contains("docker run IMAGE sh -c 'yes | flask db upgrade'")),
+        "{:?}",
+        d.notes
+    );
+    let dir = Dir::new("release-heroku", &[web, reqs, ("heroku.yml", "release:\n  image: web\n  command:\n    - flask db upgrade\n")]);
+    let (d, _) = dir.draft();
+    assert!(
+        d.notes.iter().any(|n| n.contains("heroku.yml runs `flask db upgrade`") && n.contains("`docker run IMAGE flask db upgrade`")),
+        "{:?}",
+        d.notes
+    );
+    let dir = Dir::new("release-none", &[web, reqs]);
+    assert!(!dir.draft().0.notes.iter().any(|n| n.contains("before each deploy")));
+}
