@@ -7,6 +7,7 @@
 #   strata-test/busybox-multi:latest index of the two above (linux/amd64 + linux/386)
 #   strata-test/python:3.11          Debian 12 minbase + python3 (3.11), venv, pip, ca-certificates
 #                                    (+ the host's extra CAs, see add_host_cas)
+#   strata-test/python:3.13          the same from Debian 13 (python 3.13), only with STRATA_PY313=1
 #   strata-test/dnf:latest           the python image + Debian's dnf and rpm, with a local rpm
 #                                    repository (strata-hello, strata-extra, strata-build)
 #
@@ -17,6 +18,7 @@
 #
 #   scripts/base-images.sh            build what is missing
 #   STRATA_REBUILD=1 scripts/base-images.sh   rebuild all tags (the tarball cache is kept)
+#   STRATA_PY313=1 scripts/base-images.sh     also strata-test/python:3.13
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,22 +102,24 @@ add_host_cas() {
     fi
 }
 
-# Debian 12 rootfs with python3; cached as a tarball because debootstrap is slow.
+# A Debian rootfs (SUITE: bookworm, python 3.11, or trixie, 3.13) with python3;
+# cached as a tarball because debootstrap is slow.
 python_tarball() {
-    local tarball=$STRATA_CACHE/debian-python.tar
+    local suite=$1 tarball=$STRATA_CACHE/debian-python.tar
+    [[ $suite == bookworm ]] || tarball=$STRATA_CACHE/debian-python-$suite.tar
     if [[ -s $tarball ]]; then echo "$tarball"; return; fi
     strata_apt_install_system debootstrap
-    local r=$WORK/python-rootfs
+    local r=$WORK/python-rootfs-$suite
     rm -rf "$r"
-    log "debootstrap bookworm (minbase + python3) into $r; takes a few minutes"
+    log "debootstrap $suite (minbase + python3) into $r; takes a few minutes"
     debootstrap --variant=minbase --components=main \
         --include=python3,python3-venv,python3-pip,ca-certificates \
-        bookworm "$r" "$(strata_debian_uri)" >"$WORK/debootstrap.log" 2>&1 || {
+        "$suite" "$r" "$(strata_debian_uri)" >"$WORK/debootstrap.log" 2>&1 || {
         tail -n 30 "$WORK/debootstrap.log" >&2
         die "debootstrap failed (full log: $WORK/debootstrap.log)"
     }
     # apt inside containers must work against Debian's mirror (it is reachable).
-    echo "deb $(strata_debian_uri) bookworm main" >"$r/etc/apt/sources.list"
+    echo "deb $(strata_debian_uri) $suite main" >"$r/etc/apt/sources.list"
     add_host_cas "$r"
     # Keep the image small and free of host-specific files.
     rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb \
@@ -128,11 +132,12 @@ python_tarball() {
     echo "$tarball"
 }
 
+# python_image TAG SUITE
 python_image() {
-    local tag=strata-test/python:3.11
+    local tag=$1 suite=$2
     if have_image "$tag"; then log "$tag: exists"; return; fi
     local tarball
-    tarball=$(python_tarball)
+    tarball=$(python_tarball "$suite")
     docker import --platform linux/amd64 --change "$PATH_ENV" --change 'CMD ["python3"]' \
         "$tarball" "$tag" >/dev/null
     docker run --rm "$tag" python3 -m venv /tmp/v >/dev/null || die "$tag: python3 -m venv failed"
@@ -207,6 +212,9 @@ busybox_image strata-test/busybox:latest amd64 linux/amd64
 have_image strata-test/busybox-amd64:latest || docker tag strata-test/busybox:latest strata-test/busybox-amd64:latest
 busybox_image strata-test/busybox-386:latest i386 linux/386
 busybox_multi
-python_image
+python_image strata-test/python:3.11 bookworm
+# Opt-in (not used by the tests): Debian 13's python 3.13, for trying real
+# projects that need a newer Python than 3.11.
+[[ ${STRATA_PY313:-0} == 1 ]] && python_image strata-test/python:3.13 trixie
 dnf_image
 docker image ls 'strata-test/*'
