@@ -65,10 +65,11 @@ impl Facts {
         let compose = compose::find(dir);
         let dockerfile = pick_dockerfile(dir, compose.as_ref());
         let stage = dockerfile.as_ref().and_then(|(_, df)| pick_stage(df, compose.as_ref().and_then(|c| c.target.as_deref())));
-        let procfile_web = read("Procfile")
-            .and_then(|t| t.lines().find_map(|l| l.trim().strip_prefix("web:").map(|c| c.trim().to_string())).filter(|c| !c.is_empty()));
-        let release = read("Procfile")
-            .and_then(|t| t.lines().find_map(|l| l.trim().strip_prefix("release:").map(|c| c.trim().to_string())).filter(|c| !c.is_empty()))
+        let procfile = read("Procfile");
+        let procfile_web = procfile.as_deref().and_then(|t| procfile_process(t, "web"));
+        let release = procfile
+            .as_deref()
+            .and_then(|t| procfile_process(t, "release"))
             .map(|c| ("Procfile".to_string(), c))
             .or_else(|| read("heroku.yml").and_then(|t| heroku_release(&t)).map(|c| ("heroku.yml".to_string(), c)));
         let pyproject = read("pyproject.toml");
@@ -197,6 +198,12 @@ fn pick_stage(df: &Dockerfile, target: Option<&str>) -> Option<usize> {
         (true, Some(b)) => Some(b),
         _ => Some(last),
     }
+}
+
+/// The command of a Procfile's `NAME:` line, when it has one.
+fn procfile_process(text: &str, name: &str) -> Option<String> {
+    let key = format!("{name}:");
+    text.lines().find_map(|l| l.trim().strip_prefix(key.as_str()).map(|c| c.trim().to_string())).filter(|c| !c.is_empty())
 }
 
 /// heroku.yml's `release: command:` (a list of strings or one string).

@@ -159,7 +159,10 @@ fn a_release_command_becomes_a_note() {
     let web = ("app.py", "from flask import Flask\napp = Flask(__name__)\n");
     let reqs = ("requirements.txt", "flask==3.0.3\n");
     let dir = Dir::new("release-procfile", &[web, reqs, ("Procfile", "release: yes | flask db upgrade\nweb: gunicorn app:app\n")]);
-    let (d, _) = dir.draft();
+    let (d, spec) = dir.draft();
+    // The same Procfile's web line is the command.
+    let cmd = spec.image.cmd.unwrap();
+    assert!(cmd[..2] == ["sh", "-c"] && cmd[2].contains("gunicorn app:app"), "{cmd:?}");
     assert!(
         d.notes
             .iter()
