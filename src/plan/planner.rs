@@ -131,8 +131,9 @@ impl<'a> Planner<'a> {
         let mut pkgs: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
         // tini from its pinned package on apt images; from the distro's
         // archive on apk/dnf ones, or where the spec lists it itself.
-        let pinned_tini = spec.image.init && spec.system.manager == Manager::Apt && !pkgs.contains(&"tini");
-        if spec.image.init && !pinned_tini && !pkgs.contains(&"tini") {
+        let wants_tini = spec.image.init && !pkgs.contains(&"tini");
+        let pinned_tini = wants_tini && spec.system.manager == Manager::Apt;
+        if wants_tini && !pinned_tini {
             pkgs.push("tini");
         }
         let mut ops = Vec::new();

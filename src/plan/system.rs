@@ -4,7 +4,7 @@ use crate::diag::Span;
 use crate::spec::{Manager, Network, Spec};
 
 use super::caches::{cache_id, cache_mounts, sanitize_id};
-use super::{run, FileSource, Mount, Op, Pinned, PinnedFile, Sharing};
+use super::{run, FileSource, Mount, Op, Pinned, PinnedFile, Run, Sharing};
 
 const fn tini(arch: &'static str, version: &'static str, url: &'static str, sha256: &'static str) -> PinnedFile {
     PinnedFile { arch, version, url, sha256 }
@@ -83,13 +83,16 @@ const TINI_MOUNT: &str = "/mnt";
 /// Installs the pinned tini package with dpkg (its one dependency, libc6,
 /// is in every apt-based image): no package index, no network.
 pub(super) fn install_pinned_tini(span: Span) -> Op {
-    let mounts = vec![Mount::Source { target: TINI_MOUNT.into(), from: FileSource::Pinned(&TINI), writable: false }];
-    let script = format!("set -e; dpkg -i {TINI_MOUNT}/{}", TINI.filename);
-    let mut op = run(format!("system: tini {} (pinned, sha256-checked)", TINI.files[0].version), script, mounts, vec![], span);
-    if let Op::Run(r) = &mut op {
-        r.network = Network::None;
-    }
-    op
+    Op::Run(Run {
+        name: format!("system: tini {} (pinned, sha256-checked)", TINI.files[0].version),
+        script: format!("set -e; dpkg -i {TINI_MOUNT}/{}", TINI.filename),
+        cwd: "/".into(),
+        env: vec![],
+        mounts: vec![Mount::Source { target: TINI_MOUNT.into(), from: FileSource::Pinned(&TINI), writable: false }],
+        network: Network::None,
+        step: None,
+        span,
+    })
 }
 
 pub(super) fn tini_path(m: Manager) -> &'static str {
