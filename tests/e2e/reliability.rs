@@ -48,7 +48,7 @@ impl Background {
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let log = self.log.lock().unwrap().clone();
-        Build { ok: status.success(), log }
+        Build { ok: status.success(), log, steps: None }
     }
 }
 

@@ -335,25 +335,21 @@ impl Project {
 
     /// A build on another engine (`DOCKER_HOST`), or the main one.
     pub fn build_at(&self, host: Option<&str>, spec: &str, extra: &[&str]) -> Build {
-        if host.is_some() {
-            return Build::new(self.build_command(host, spec, extra).output().expect("docker buildx build"));
-        }
-        let mut c = docker();
-        c.current_dir(&self.dir).args(["buildx", "build", "--progress=plain", "-f", spec, "-t", &self.tag]);
-        for named in ["wheels", "cran"] {
-            if self.dir.join(named).is_dir() {
-                c.args(["--build-context", &format!("{named}=./{named}")]);
-            }
-        }
-        c.args(extra).arg(".");
+        let mut c = self.build_command(host, spec, extra);
         let b = Build::new(c.output().expect("docker buildx build"));
+        if host.is_some() {
+            return b;
+        }
         // Engine race, not ours: with the containerd image store, another
         // test's `docker image rm` can collect a snapshot while this build's
         // exporter unpacks onto it ("parent snapshot … does not exist").
-        // The solve itself succeeded; run the build once more.
+        // The solve itself succeeded; run the build once more. What ran and
+        // what was cached is the first attempt's: the retry finds every
+        // step the first one solved in the cache.
         if !b.ok && b.log.contains("failed to prepare extraction snapshot") && b.log.contains("does not exist") {
             eprintln!("retrying a build that hit the image-unpack snapshot race:\n{}", b.log);
-            return Build::new(c.output().expect("docker buildx build"));
+            let retry = Build::new(c.output().expect("docker buildx build"));
+            return Build { steps: Some(b.log), ..retry };
         }
         b
     }
@@ -406,13 +402,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub struct Build {
     pub ok: bool,
     pub log: String,
+    /// The log `vertices` reads when it is not `log`: a retried build's
+    /// first attempt.
+    pub steps: Option<String>,
 }
 
 impl Build {
     pub fn new(out: Output) -> Self {
         let mut log = String::from_utf8_lossy(&out.stderr).to_string();
         log.push_str(&String::from_utf8_lossy(&out.stdout));
-        Build { ok: out.status.success(), log }
+        Build { ok: out.status.success(), log, steps: None }
     }
 
     pub fn assert_ok(self) -> Self {
@@ -429,7 +428,7 @@ impl Build {
     pub fn vertices(&self) -> BTreeMap<String, bool> {
         let mut names: BTreeMap<String, String> = BTreeMap::new();
         let mut cached: BTreeMap<String, bool> = BTreeMap::new();
-        for line in self.log.lines() {
+        for line in self.steps.as_deref().unwrap_or(&self.log).lines() {
             let Some(rest) = line.strip_prefix('#') else { continue };
             let Some((id, text)) = rest.split_once(' ') else { continue };
             if text == "CACHED" {
