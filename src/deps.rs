@@ -46,6 +46,10 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("tini", &t.files.iter().map(|f| format!("{}={}", f.arch, f.sha256)).collect::<Vec<_>>().join(","));
     }
     line("manager", &format!("{:?}", spec.system.manager));
+    if crate::plan::scans_links(spec) {
+        // The runtime installs what the venv links: one more OS layer.
+        line("linked-libraries", "ldd+dpkg-v1");
+    }
     line("packages", &list(&spec.system.packages));
     line("build-packages", &list(&spec.system.build_packages));
     line("system-layers", &spec.system.layers.iter().map(|g| list(g)).collect::<Vec<_>>().join(";"));

@@ -28,7 +28,7 @@ pub mod render;
 mod shell;
 mod steps;
 mod system;
-pub use system::TINI;
+pub use system::{scans_links, TINI};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -470,6 +470,7 @@ exclude = ["**/__pycache__"]
             runtime_names(&p),
             [
                 "system: apt-get install libpq5",
+                "system: the OS libraries the venv links",
                 "user: create app (1000:1000)",
                 "workdir: /app",
                 "python: venv /opt/venv",
@@ -477,6 +478,29 @@ exclude = ["**/__pycache__"]
                 "app: copy templates/"
             ]
         );
+    }
+
+    /// The runtime installs what the venv's native code links, from a
+    /// list the builder writes after the install, when the builder has
+    /// more than the base (build packages, a builder image); not when the
+    /// builder is the base itself, nor without dpkg.
+    #[test]
+    fn linked_libraries_come_from_a_scan_of_the_builder_venv() {
+        let p = plan(WEB);
+        let scan = p.stage_named("py-linked").expect("a scan stage");
+        assert_eq!(p.stages[scan].from, StageBase::Stage(p.stage_named("builder").unwrap()));
+        let Op::Run(r) = &p.stages[scan].ops[0] else { panic!() };
+        assert!(r.script.contains("ldd") && r.script.contains("dpkg -S") && r.network == crate::spec::Network::None, "{}", r.script);
+        let os = p.stage_named("os-linked").unwrap();
+        assert_eq!(p.stages[os].from, StageBase::Stage(p.stage_named("os").unwrap()));
+        let Op::Run(i) = &p.stages[os].ops[0] else { panic!() };
+        assert!(i.mounts.iter().any(|m| matches!(m, Mount::Files { from: FileSource::Stage(s), .. } if *s == scan)));
+        assert_eq!(p.stages[p.stage_named("deps").unwrap()].from, StageBase::Stage(os));
+        let builder = WEB.replace("build-packages = [\"gcc\"]\n", "").replace("[image]\n", "[image]\nbuilder = \"python:3.11-full\"\n");
+        assert!(plan(&builder).stage_named("os-linked").is_some());
+        assert!(plan(&WEB.replace("build-packages = [\"gcc\"]\n", "")).stage_named("py-linked").is_none());
+        let apk = WEB.replace("[system]\n", "[system]\nmanager = \"apk\"\n");
+        assert!(plan(&apk).stage_named("py-linked").is_none());
     }
 
     /// `[image] builder`: the builder stages start from it, the runtime

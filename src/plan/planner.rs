@@ -10,7 +10,7 @@ use crate::spec::{Manager, Python, Spec, Step, StepStage, User};
 use super::caches::caches_for;
 use super::paths::{abs_in, copy_paths, list_span, trim_dir};
 use super::steps::{after_copies, order_steps, step_ops};
-use super::system::{create_user_script, install_packages, install_pinned_tini, tini_path};
+use super::system::{create_user_script, install_linked, install_packages, install_pinned_tini, scan_linked, tini_path};
 use super::{
     python, r, run, ConfigPatch, ContextFilter, FileSource, MergeLayer, Op, Owner, Plan, PlanEnv, Run, Stage, StageBase, APP_EXCLUDE,
     R_LIBS,
@@ -269,6 +269,24 @@ impl<'a> Planner<'a> {
         let installed = self.stage("builder", StageBase::Stage(below), vec![install], "builder with the installed dependencies");
         layers.push(MergeLayer { lower: below, upper: installed, name });
         self.venv_stage = Some(installed);
+        // What the builder has beyond the runtime's base (build packages, or
+        // a builder image of its own) may be what the venv's native code
+        // links: the runtime installs those libraries it lacks.
+        if super::system::scans_links(spec) {
+            let span = match &spec.image.builder {
+                Some(b) if spec.system.build_packages.is_empty() => b.span.clone(),
+                _ => list_span(&spec.system.build_packages),
+            };
+            let scan = self.stage(
+                "py-linked",
+                StageBase::Stage(installed),
+                vec![scan_linked(&py.venv, span.clone())],
+                "the OS packages the venv links (builder only)",
+            );
+            let install = install_linked(spec, &self.base, scan, span);
+            self.runtime_base =
+                self.stage("os-linked", StageBase::Stage(self.runtime_base), vec![install], "the OS libraries the venv links");
+        }
         if self.env.merge && !groups.is_empty() {
             self.venv_layers = Some(layers);
         }

@@ -4,6 +4,7 @@ use crate::diag::Span;
 use crate::spec::{Manager, Network, Spec};
 
 use super::caches::{cache_id, cache_mounts, sanitize_id};
+use super::shell::shell_quote;
 use super::{run, FileSource, Mount, Op, Pinned, PinnedFile, Run, Sharing};
 
 const fn tini(arch: &'static str, version: &'static str, url: &'static str, sha256: &'static str) -> PinnedFile {
@@ -93,6 +94,77 @@ pub(super) fn install_pinned_tini(span: Span) -> Op {
         step: None,
         span,
     })
+}
+
+/// Where the builder writes the OS packages the venv's native code links,
+/// and where the runtime's install mounts that list (a directory apt
+/// images have, as for tini).
+pub const LINKED_OUT: &str = "/opt/strata-linked";
+pub const LINKED_MOUNT: &str = "/mnt";
+
+/// Whether the builder has more than the runtime's base (build packages,
+/// a builder image of its own) on an apt image with a venv: then the venv
+/// may link libraries the runtime lacks, and strata looks.
+pub fn scans_links(spec: &Spec) -> bool {
+    let own_builder = spec.image.builder.as_ref().is_some_and(|b| b.value != spec.image.base.value);
+    spec.python.is_some() && spec.system.manager == Manager::Apt && (!spec.system.build_packages.is_empty() || own_builder)
+}
+
+/// In the builder, after the install: the Debian packages that own the
+/// shared libraries the venv's native code links (`ldd` over its `.so`
+/// files and `bin/`), libraries inside the venv left out. A package built
+/// from source against a `-dev` package (psycopg2 on libpq, uwsgi on
+/// libpython) needs the matching runtime library, which the runtime image,
+/// a branch of its own, may lack.
+pub(super) fn scan_linked(venv: &str, span: Span) -> Op {
+    let v = shell_quote(venv);
+    let script = format!(
+        "set -e; mkdir -p {LINKED_OUT}; \
+         {{ find {v} -type f \\( -name '*.so' -o -name '*.so.*' \\) -exec ldd {{}} + 2>/dev/null; \
+         find {v}/bin -type f -exec ldd {{}} + 2>/dev/null; true; }} \
+         | sed -n 's|^.* => \\(/[^ ]*\\) (0x.*$|\\1|p' | sort -u \
+         | while read -r lib; do case \"$lib\" in {v}/*) ;; *) dpkg -S \"$(readlink -f \"$lib\")\" 2>/dev/null || true ;; esac; done \
+         | grep -v '^diversion' | sed -n 's|^\\([^:, ]*\\)[:,].*|\\1|p' | sort -u > {LINKED_OUT}/packages; \
+         cat {LINKED_OUT}/packages"
+    );
+    Op::Run(Run {
+        name: "python: the OS libraries the venv links (builder only)".into(),
+        script,
+        cwd: "/".into(),
+        env: vec![],
+        mounts: vec![],
+        network: Network::None,
+        step: None,
+        span,
+    })
+}
+
+/// In the runtime: installs those of the scanned packages it lacks. The
+/// list is mounted, so the step's cache key is the list's content: a
+/// dependency bump that links the same libraries keeps the layer. When
+/// nothing is missing (the spec lists the libraries, or the base has
+/// them), it installs nothing and needs no network.
+pub(super) fn install_linked(spec: &Spec, image: &str, scan: usize, span: Span) -> Op {
+    let list = format!("{LINKED_MOUNT}{LINKED_OUT}/packages");
+    let script = format!(
+        "set -e; need=; for p in $(cat {list}); do dpkg -s \"$p\" >/dev/null 2>&1 || need=\"$need $p\"; done; \
+         if [ -n \"$need\" ]; then echo \"strata: installing$need, which the venv's native code links\"; \
+         rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; \
+         apt-get install -y -qq --no-install-recommends -o APT::Keep-Downloaded-Packages=true $need; fi"
+    );
+    let mut mounts = cache_mounts("apt", spec, image).0;
+    mounts.push(Mount::Files {
+        target: LINKED_MOUNT.into(),
+        from: FileSource::Stage(scan),
+        paths: vec![LINKED_OUT.trim_start_matches('/').to_string()],
+    });
+    run(
+        "system: the OS libraries the venv links".into(),
+        script,
+        mounts,
+        vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())],
+        span,
+    )
 }
 
 pub(super) fn tini_path(m: Manager) -> &'static str {

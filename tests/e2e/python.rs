@@ -207,3 +207,28 @@ fn editable_project_points_at_the_app_copy() {
     assert!(!b.cached("python: install the project editable"), "{}", b.log);
     assert!(p.run("greet", &[]).contains("-------"));
 }
+
+/// A package built from source against a build package (psycopg2 on
+/// libpq-dev) links a library the runtime does not list: strata finds it
+/// in the builder's venv and installs it in the runtime, with no compiler;
+/// a code edit keeps that layer.
+#[test]
+fn a_library_the_venv_links_reaches_the_runtime() {
+    gate!();
+    let p = project(
+        "native-link",
+        "[image]\nbase = \"${BASE}\"\ncmd = [\"python3\", \"check.py\"]\n[system]\nbuild-packages = [\"build-essential\", \"python3-dev\", \"libpq-dev\"]\n\
+         [python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"check.py\"]\n",
+    );
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    let out = docker().args(["run", "--rm", &p.tag]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("psycopg2 2.9.10 libpq "), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(b.log.contains("strata: installing libldap-2.5-0 libpq5 libsasl2-2, which the venv's native code links"), "{}", b.log);
+    assert_eq!(p.run("sh", &["-c", "dpkg -s libpq5 | grep -c '^Status: install ok installed'"]), "1");
+    assert_eq!(p.run("sh", &["-c", "command -v gcc cc || echo none"]), "none");
+    assert_no_residue(&p);
+    p.write("check.py", &format!("{}# edit {}\n", std::fs::read_to_string(p.dir.join("check.py")).unwrap(), nonce()));
+    let b = p.build(&["--build-arg", PY]).assert_ok();
+    assert!(b.cached("system: the OS libraries the venv links"), "{}", b.log);
+}
