@@ -67,6 +67,9 @@ pub fn digest(spec: &Spec, files: &[(String, Vec<u8>)]) -> String {
         line("packages", &list(&py.packages));
         line("lock-kind", &format!("{:?}", py.lock_kind));
         line("extras", &list(&py.extras));
+        if !py.groups.is_empty() {
+            line("groups", &list(&py.groups));
+        }
         line("project", &format!("{:?} editable={}", py.project, py.editable));
         line("package", py.package.as_ref().map(|p| p.value.as_str()).unwrap_or(""));
         // The pinned build tools: another version may install differently.

@@ -37,6 +37,8 @@ pub struct Draft {
     pub deps: Deps,
     pub packages: Vec<String>,
     pub extras: Vec<String>,
+    /// Dependency groups the Dockerfile installs (`uv sync --group`).
+    pub groups: Vec<String>,
     pub package: Option<String>,
     pub installer: Option<&'static str>,
     /// `[python] venv` when not the default.

@@ -124,6 +124,7 @@ fn dependencies(f: &Facts, d: &mut Draft) {
         d.note("no lock file: dependencies resolve when the image is built; `uv lock` would pin them");
     }
     extras(f, d, &runs);
+    groups(f, d, &runs);
     inline_packages(f, d);
     editable(f, d, &runs);
 }
@@ -273,6 +274,55 @@ fn extras(f: &Facts, d: &mut Draft, runs: &[String]) {
     if !out.is_empty() {
         d.why("extras", format!("{} installs them", f.dockerfile_name()));
         d.extras = out;
+    }
+}
+
+/// Dependency groups the Dockerfile's installer installs: `uv sync
+/// --group X`/`--all-groups`, `poetry install --with X`, `pdm install -G X`,
+/// `pip install --group X`. Only with a pyproject (the groups live there).
+fn groups(f: &Facts, d: &mut Draft, runs: &[String]) {
+    if !matches!(d.deps, Deps::Pyproject { .. }) {
+        return;
+    }
+    let all: Vec<String> = f.pyproject.as_deref().and_then(read_pyproject).map(|p| p.groups.keys().cloned().collect()).unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for r in runs {
+        let w: Vec<&str> = r.split_whitespace().collect();
+        // Each installer command of the line on its own (`&&` chains).
+        let tool = |i: usize| {
+            let start = w[..i].iter().rposition(|x| ["&&", "||", ";", "|"].contains(x)).map(|p| p + 1).unwrap_or(0);
+            let cmd = w[start..i].join(" ");
+            if cmd.contains("uv sync") || cmd.contains("uv pip install") || cmd.contains("pip install") {
+                Some("uv")
+            } else if cmd.contains("poetry install") {
+                Some("poetry")
+            } else if cmd.contains("pdm install") || cmd.contains("pdm sync") {
+                Some("pdm")
+            } else {
+                None
+            }
+        };
+        for (i, x) in w.iter().enumerate() {
+            let next = w.get(i + 1).map(|s| s.trim_matches(['"', '\''])).unwrap_or("");
+            let names: Vec<String> = match (tool(i), *x) {
+                (Some("uv"), "--all-groups") => all.clone(),
+                (Some("uv"), "--group") | (Some("poetry"), "--with") | (Some("pdm"), "-G" | "--group") => {
+                    next.split(',').filter(|g| !g.is_empty()).map(normalize).collect()
+                }
+                (Some("uv"), _) => x.strip_prefix("--group=").map(|g| vec![normalize(g)]).unwrap_or_default(),
+                (Some("poetry"), _) => x.strip_prefix("--with=").map(|g| g.split(',').map(normalize).collect()).unwrap_or_default(),
+                _ => vec![],
+            };
+            out.extend(names);
+        }
+    }
+    // poetry's groups live in [tool.poetry.group]; pdm names extras so too.
+    out.retain(|g| !d.extras.contains(g));
+    out.sort();
+    out.dedup();
+    if !out.is_empty() {
+        d.why("groups", format!("{} installs them", f.dockerfile_name()));
+        d.groups = out;
     }
 }
 

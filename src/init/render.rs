@@ -138,6 +138,9 @@ pub fn render(d: &Draft) -> String {
         if !d.extras.is_empty() {
             let _ = writeln!(s, "extras = [{}]{}", list(&d.extras), d.said("extras"));
         }
+        if !d.groups.is_empty() {
+            let _ = writeln!(s, "groups = [{}]{}", list(&d.groups), d.said("groups"));
+        }
         if !d.packages.is_empty() {
             let _ = writeln!(s, "packages = [{}]{}", list(&d.packages), d.said("python.packages"));
         }

@@ -180,3 +180,27 @@ fn a_release_command_becomes_a_note() {
     let dir = Dir::new("release-none", &[web, reqs]);
     assert!(!dir.draft().0.notes.iter().any(|n| n.contains("before each deploy")));
 }
+
+/// Dependency groups the Dockerfile installs become `groups`: uv's
+/// `--group` in a stage the final one copies its venv from, poetry's
+/// `--with`; a `--group` of another command is not one.
+#[test]
+fn dependency_groups_from_the_dockerfile() {
+    let pyproject =
+        "[project]\nname = \"svc\"\ndependencies = [\"django\"]\n[dependency-groups]\npostgres = [\"psycopg[c]\"]\ndev = [\"pytest\"]\n";
+    let dir = Dir::new(
+        "groups",
+        &[
+            ("pyproject.toml", pyproject),
+            ("uv.lock", "version = 1\n"),
+            ("manage.py", ""),
+            (
+                "Dockerfile",
+                "FROM python:3.13-slim AS deps\nWORKDIR /app\nCOPY pyproject.toml uv.lock ./\nRUN addgroup --group web && /root/.local/bin/uv sync --no-dev --group postgres\n\
+                 FROM python:3.13-slim\nCOPY --from=deps /app/.venv /app/.venv\nCOPY . /app\nCMD [\"python\", \"manage.py\", \"runserver\"]\n",
+            ),
+        ],
+    );
+    let (_, spec) = dir.draft();
+    assert_eq!(strs(&spec.python.unwrap().groups), ["postgres"]);
+}

@@ -503,6 +503,32 @@ exclude = ["**/__pycache__"]
         assert!(plan(&apk).stage_named("py-linked").is_none());
     }
 
+    /// `groups`: `uv sync --group` (without `--no-dev` when the dev group
+    /// is asked for, since it means `--no-group dev`), poetry's `--with`.
+    #[test]
+    fn dependency_groups_reach_the_installers() {
+        let script = |lock: &str, groups: &str| {
+            let p = plan(&format!(
+                "version = 1\n[image]\nbase = \"python:3.12\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"{lock}\"\ngroups = [{groups}]\n"
+            ));
+            p.stages
+                .iter()
+                .flat_map(|s| &s.ops)
+                .filter_map(|o| if let Op::Run(r) = o { Some(r.script.clone()) } else { None })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let uv = script("uv.lock", "\"postgres\"");
+        assert!(uv.contains("uv sync -q --frozen --no-dev") && uv.contains("--group=postgres"), "{uv}");
+        let dev = script("uv.lock", "\"dev\", \"postgres\"");
+        assert!(!dev.contains("--no-dev") && dev.contains("--group=dev --group=postgres"), "{dev}");
+        let poetry = script("poetry.lock", "\"postgres\"");
+        assert!(
+            poetry.contains("poetry export --format requirements.txt --output /opt/strata-export/requirements.txt --with postgres"),
+            "{poetry}"
+        );
+    }
+
     /// `[image] builder`: the builder stages start from it, the runtime
     /// from `base`.
     #[test]

@@ -247,6 +247,9 @@ pub struct Python {
     pub lock_kind: Option<LockKind>,
     /// Optional-dependency extras of the project.
     pub extras: Vec<Sp<String>>,
+    /// Dependency groups (PEP 735 `[dependency-groups]`, poetry's and
+    /// pdm's groups) to install besides the main dependencies.
+    pub groups: Vec<Sp<String>>,
     /// Install the project itself (a wheel, non-editable), in its own layer;
     /// None: when it is a package (it has a `[build-system]`, as uv decides).
     pub project: Option<bool>,

@@ -666,10 +666,16 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         })?),
     };
     let extras = t.str_list(cx, "extras")?;
-    for e in &extras {
-        if e.value.is_empty() || !e.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
-            return Err(Diagnostic::new(e.span.clone(), format!("invalid extra name \"{}\": letters, digits, . _ -", e.value)));
+    let groups = t.str_list(cx, "groups")?;
+    for (what, names) in [("extra", &extras), ("group", &groups)] {
+        for e in names {
+            if e.value.is_empty() || !e.value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+                return Err(Diagnostic::new(e.span.clone(), format!("invalid {what} name \"{}\": letters, digits, . _ -", e.value)));
+            }
         }
+    }
+    if let (Some(g), None) = (groups.first(), &pyproject) {
+        return Err(Diagnostic::new(g.span.clone(), "`python.groups` are read from a pyproject.toml: set `pyproject`"));
     }
     let project = if t.t.iter().any(|(k, _)| k.get_ref() == "project") { Some(t.bool(cx, "project", false)?) } else { None };
     let editable = t.bool(cx, "editable", false)?;
@@ -769,6 +775,7 @@ fn read_python(cx: &Cx, mut t: Table) -> Result<Python> {
         lock,
         lock_kind,
         extras,
+        groups,
         project,
         editable,
         package,
@@ -1344,7 +1351,7 @@ caches = ["pip"]
         // `finish` has seen each one read.
         // pyproject + lock exclude requirements: a second spec has them.
         let lock_src =
-            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\nextras = [\"web\"]\nproject = true\neditable = true\npackage = \"app\"\npackages = [\"uwsgi\"]\n";
+            "version = 1\n[image]\nbase = \"x\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ninstaller = \"uv\"\nextras = [\"web\"]\ngroups = [\"postgres\"]\nproject = true\neditable = true\npackage = \"app\"\npackages = [\"uwsgi\"]\n";
         assert!(load_ok(lock_src).python.unwrap().lock.is_some());
         let both = format!("{src}\n{lock_src}");
         fn walk(keys: &[super::schema::Key], src: &str) {

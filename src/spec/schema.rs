@@ -128,6 +128,7 @@ pub const PYTHON: &[Key] = &[
     k("pyproject", Ty::Str, "pyproject.toml: its dependencies are installed (from `lock` when given) and the project itself as a package"),
     k("lock", Ty::Str, "uv.lock (`uv sync --frozen`), poetry.lock or pdm.lock (exported to pinned requirements in the builder)"),
     k("extras", Ty::StrList, "optional-dependency extras of the project to install"),
+    k("groups", Ty::StrList, "dependency groups to install besides the main dependencies (PEP 735 `[dependency-groups]`, poetry and pdm groups)"),
     k(
         "project",
         Ty::Bool,

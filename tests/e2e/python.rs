@@ -232,3 +232,23 @@ fn a_library_the_venv_links_reaches_the_runtime() {
     let b = p.build(&["--build-arg", PY]).assert_ok();
     assert!(b.cached("system: the OS libraries the venv links"), "{}", b.log);
 }
+
+/// `groups`: with a uv.lock, the dev group (which `--no-dev` would drop)
+/// is installed; without a lock, a PEP 735 group and the group it
+/// includes are, and nothing of the others.
+#[test]
+fn dependency_groups_with_a_uv_lock_and_without_a_lock() {
+    gate!();
+    let p = project(
+        "uv-package",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\ngroups = [\"dev\"]\n[app]\ncopy = [\".\"]\n",
+    );
+    p.build(&["--build-arg", PY]).assert_ok();
+    assert_eq!(p.run("python", &["-c", "import six; print(six.__version__)"]), "1.16.0");
+    let n = project(
+        "pyproject-nolock",
+        "[image]\nbase = \"${BASE}\"\n[python]\npyproject = \"pyproject.toml\"\ngroups = [\"web\"]\n[app]\ncopy = [\".\"]\n",
+    );
+    n.build(&["--build-arg", PY]).assert_ok();
+    assert_eq!(n.run("nolock", &[]), "nolock 0.9.1 tabulate six idna certifi");
+}

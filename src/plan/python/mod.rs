@@ -328,8 +328,9 @@ pub(super) fn generated_lines(py: &Python, files: &BTreeMap<String, Vec<u8>>) ->
     let mut lines: Vec<String> = Vec::new();
     if let (Some(p), None) = (&py.pyproject, &py.lock) {
         let extras: Vec<String> = py.extras.iter().map(|e| e.value.clone()).collect();
+        let groups: Vec<String> = py.groups.iter().map(|e| e.value.clone()).collect();
         let text = files.get(&p.value).map(|d| String::from_utf8_lossy(d).to_string()).unwrap_or_default();
-        lines.extend(read_pyproject(&text).and_then(|pp| pp.requirement_lines(&extras)).unwrap_or_default());
+        lines.extend(read_pyproject(&text).and_then(|pp| pp.requirement_lines(&extras, &groups)).unwrap_or_default());
     }
     lines.extend(py.packages.iter().map(|p| p.value.trim().to_string()));
     lines
@@ -501,14 +502,21 @@ pub(super) fn export(py: &Python) -> Option<Op> {
         LockKind::Uv => return None,
         LockKind::Poetry => {
             let extras = if extras.is_empty() { String::new() } else { format!(" --extras {}", shell_quote(&extras.join(" "))) };
+            let groups: String = py.groups.iter().map(|g| format!(" --with {}", shell_quote(&g.value))).collect();
             (
                 "poetry",
-                format!("{EXPORT_TOOL}/bin/poetry export --format requirements.txt --output {out}{extras}"),
+                format!("{EXPORT_TOOL}/bin/poetry export --format requirements.txt --output {out}{extras}{groups}"),
                 ("POETRY_NO_INTERACTION", "1"),
             )
         }
         LockKind::Pdm => {
-            let groups: String = extras.iter().map(|e| format!(" --group {}", shell_quote(e))).collect();
+            // pdm names extras and dependency groups alike.
+            let groups: String = extras
+                .iter()
+                .copied()
+                .chain(py.groups.iter().map(|g| g.value.as_str()))
+                .map(|e| format!(" --group {}", shell_quote(e)))
+                .collect();
             (
                 "pdm",
                 format!("{EXPORT_TOOL}/bin/pdm export --format requirements --prod --output {out}{groups}"),
@@ -565,10 +573,14 @@ pub(super) fn install(
             args.extend(skip.iter().map(|s| format!("--no-install-package={s}")));
             args.extend(py.package.iter().map(|p| format!("--package={}", p.value)));
             args.extend(py.extras.iter().map(|e| format!("--extra={}", e.value)));
+            args.extend(py.groups.iter().map(|g| format!("--group={}", g.value)));
             let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+            // `--no-dev` is `--no-group dev`, which would win over asking
+            // for the dev group.
+            let no_dev = if py.groups.iter().any(|g| normalize(&g.value) == "dev") { "" } else { " --no-dev" };
             words(&[
                 format!(
-                    "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen --no-dev{}",
+                    "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen{no_dev}{}",
                     shell_quote(&project_dir(py, DEPS_MOUNT)),
                     compile_flag(py)
                 ),

@@ -22,11 +22,21 @@ pub struct PyProject {
     /// backend computes them) or there is no `[project]` table.
     pub dependencies: Option<Vec<String>>,
     pub optional: BTreeMap<String, Vec<String>>,
+    /// `[dependency-groups]` (PEP 735): a group's requirements and the
+    /// groups it includes, by normalized name.
+    pub groups: BTreeMap<String, Vec<GroupItem>>,
     /// `[project] readme` when it names a file.
     pub readme: Option<String>,
     /// A package to build, as uv decides: a `[build-system]` table, unless
     /// `tool.uv.package = false` or poetry's `package-mode = false`.
     pub is_package: bool,
+}
+
+/// An entry of a dependency group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupItem {
+    Requirement(String),
+    Include(String),
 }
 
 fn table<'a>(t: &'a DeTable<'a>, key: &str) -> Option<&'a DeTable<'a>> {
@@ -60,7 +70,26 @@ pub fn read_pyproject(text: &str) -> Option<PyProject> {
     };
     let is_package = flag("uv", "package").unwrap_or(table(doc, "build-system").is_some()) && flag("poetry", "package-mode") != Some(false);
     let poetry_name = tool.and_then(|t| table(t, "poetry")).and_then(|p| p.get("name")).and_then(|n| string(n.get_ref()));
-    let Some(project) = table(doc, "project") else { return Some(PyProject { is_package, name: poetry_name, ..Default::default() }) };
+    let mut groups = BTreeMap::new();
+    if let Some(g) = table(doc, "dependency-groups") {
+        for (k, v) in g.iter() {
+            let DeValue::Array(items) = v.get_ref() else { continue };
+            let items = items
+                .iter()
+                .filter_map(|i| match i.get_ref() {
+                    DeValue::String(r) => Some(GroupItem::Requirement(r.to_string())),
+                    DeValue::Table(t) => {
+                        t.get("include-group").and_then(|n| string(n.get_ref())).map(|n| GroupItem::Include(normalize(&n)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            groups.insert(normalize(k.get_ref()), items);
+        }
+    }
+    let Some(project) = table(doc, "project") else {
+        return Some(PyProject { is_package, name: poetry_name, groups, ..Default::default() });
+    };
     let dynamic = strings(project.get("dynamic").map(|v| v.get_ref())).unwrap_or_default();
     let dependencies = if dynamic.iter().any(|d| d == "dependencies") {
         None
@@ -79,24 +108,47 @@ pub fn read_pyproject(text: &str) -> Option<PyProject> {
         _ => None,
     };
     let name = project.get("name").and_then(|n| string(n.get_ref())).or(poetry_name);
-    Some(PyProject { name, dependencies, optional, readme, is_package })
+    Some(PyProject { name, dependencies, optional, groups, readme, is_package })
 }
 
 impl PyProject {
     /// The requirement lines to install before the project: its
     /// dependencies and those of the chosen extras (a self-reference like
     /// `app[extra]` is left to the project install).
-    pub fn requirement_lines(&self, extras: &[String]) -> Option<Vec<String>> {
+    pub fn requirement_lines(&self, extras: &[String], groups: &[String]) -> Option<Vec<String>> {
         let mut out = self.dependencies.clone()?;
         for e in extras {
             out.extend(self.optional.get(&normalize(e)).cloned().unwrap_or_default());
         }
+        out.extend(self.group_requirements(groups));
         let me = self.name.as_deref().map(normalize);
         out.retain(|r| {
             let end = r.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')).unwrap_or(r.len());
             Some(normalize(&r[..end])) != me
         });
         Some(out)
+    }
+}
+
+impl PyProject {
+    /// The requirements of the named dependency groups, includes followed
+    /// (each group once, so a cycle ends).
+    pub fn group_requirements(&self, groups: &[String]) -> Vec<String> {
+        let mut todo: Vec<String> = groups.iter().rev().map(|g| normalize(g)).collect();
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        while let Some(g) = todo.pop() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            for item in self.groups.get(&g).into_iter().flatten() {
+                match item {
+                    GroupItem::Requirement(r) => out.push(r.clone()),
+                    GroupItem::Include(i) => todo.push(i.clone()),
+                }
+            }
+        }
+        out
     }
 }
 
@@ -205,11 +257,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.readme.as_deref(), Some("README.md"));
         assert_eq!(
-            p.requirement_lines(&["mainapp".into()]).unwrap(),
+            p.requirement_lines(&["mainapp".into()], &[]).unwrap(),
             ["flask >= 2.2", "greenlet < 3.0; python_version<\"3.12\"", "gunicorn"]
         );
         let dynamic = read_pyproject("[project]\nname = \"x\"\ndynamic = [\"dependencies\"]\n").unwrap();
-        assert_eq!(dynamic.requirement_lines(&[]), None);
+        assert_eq!(dynamic.requirement_lines(&[], &[]), None);
         assert_eq!(read_pyproject("[tool.poetry]\nname = \"x\"\n").unwrap().dependencies, None);
         assert_eq!(read_pyproject("not toml ["), None);
         assert!(!p.is_package, "no [build-system]");
@@ -217,6 +269,19 @@ mod tests {
         assert!(!read_pyproject("[build-system]\nrequires = []\n[tool.uv]\npackage = false\n").unwrap().is_package);
         assert!(!read_pyproject("[build-system]\nrequires = []\n[tool.poetry]\npackage-mode = false\n").unwrap().is_package);
         assert!(read_pyproject("[project]\nname = \"x\"\n[tool.uv]\npackage = true\n").unwrap().is_package);
+    }
+
+    /// PEP 735 groups: requirements and includes, a cycle followed once,
+    /// names normalized; a group of a pyproject without `[project]` too.
+    #[test]
+    fn dependency_groups_with_includes() {
+        let text = "[project]\nname = \"x\"\ndependencies = [\"flask\"]\n[dependency-groups]\nPostgres = [\"psycopg[c]>=3\", {include-group = \"base\"}]\nbase = [\"six\", {include-group = \"postgres\"}]\ndev = [\"pytest\"]\n";
+        let p = read_pyproject(text).unwrap();
+        assert_eq!(p.requirement_lines(&[], &["postgres".into()]).unwrap(), ["flask", "psycopg[c]>=3", "six"]);
+        assert_eq!(p.group_requirements(&["dev".into(), "base".into()]), ["pytest", "six", "psycopg[c]>=3"]);
+        assert_eq!(p.group_requirements(&["missing".into()]), Vec::<String>::new());
+        let bare = read_pyproject("[dependency-groups]\nweb = [\"gunicorn\"]\n").unwrap();
+        assert_eq!(bare.group_requirements(&["web".into()]), ["gunicorn"]);
     }
 
     #[test]
