@@ -85,6 +85,8 @@ impl FileOp {
 
     /// The op: its last action is the result.
     pub fn finish(mut self, platform: Option<pb::Platform>) -> pb::Op {
+        // The engine rejects it ("invalid file op with no actions").
+        debug_assert!(!self.actions.is_empty(), "a file op with no actions");
         if let Some(last) = self.actions.last_mut() {
             last.output = 0;
         }

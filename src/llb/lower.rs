@@ -597,6 +597,32 @@ copy = ["app.py", "templates/"]
 
     /// `init = true`: tini is an https source pinned by the target
     /// platform's sha256, mounted into an offline dpkg install.
+    /// `[python]` with only `packages` has no dependency file to mount:
+    /// every file op of every target has an action (the engine rejects an
+    /// empty one, which httpbin's spec from `strata init` hit).
+    #[test]
+    fn a_packages_only_install_lowers_without_an_empty_file_op() {
+        let src = "version = 1\n[image]\nbase = \"python:3.12\"\n[python]\npackages = [\"gunicorn\", \"gevent\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        for merge in [false, true] {
+            let plan = crate::plan::build_with(&spec, &[], &crate::plan::PlanEnv { merge, ..Default::default() });
+            for (name, _) in plan.targets() {
+                let def = lower(
+                    &plan,
+                    &Inputs::offline(crate::platform::parse("linux/amd64").unwrap(), None, merge),
+                    plan.stage_index(name).unwrap(),
+                )
+                .definition;
+                for bytes in &def.def {
+                    let op = <pb::Op as prost::Message>::decode(bytes.as_slice()).unwrap();
+                    if let Some(pb::op::Op::File(f)) = op.op {
+                        assert!(!f.actions.is_empty(), "target {name}: a file op with no actions");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn pinned_tini_is_a_checked_download_per_platform() {
         let spec = crate::spec::load(&SPEC.replace("[system]", "init = true\n[system]"), &BTreeMap::new()).unwrap();

@@ -547,7 +547,11 @@ pub(super) fn install(
     files: &BTreeMap<String, Vec<u8>>,
 ) -> Op {
     let venv = shell_quote(&py.venv);
-    let mut mounts = vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: dependency_files(py, files) }];
+    // Only `packages`: no dependency file to mount (an empty file op is
+    // an invalid LLB).
+    let deps = dependency_files(py, files);
+    let mut mounts =
+        if deps.is_empty() { vec![] } else { vec![Mount::Files { target: DEPS_MOUNT.into(), from: FileSource::Context, paths: deps }] };
     let flags = source_flags(py, &mut mounts, py.installer.value == Installer::Pip);
     let quoted: Vec<String> = flags.iter().map(|a| shell_quote(a)).collect();
     let generated = generated_lines(py, files);
