@@ -538,6 +538,22 @@ fn healthcheck(f: &Facts, d: &mut Draft) {
     }
     d.healthcheck = Some(argv);
     d.why("healthcheck", format!("{}: HEALTHCHECK", f.dockerfile_name()));
+    let mut left = Vec::new();
+    for (k, v) in &s.healthcheck_flags {
+        let valid = match k.as_str() {
+            "interval" | "timeout" => v.ends_with(['s', 'm', 'h']) && v.trim_end_matches(['s', 'm', 'h']).parse::<u64>().is_ok(),
+            "retries" => v.parse::<u32>().is_ok(),
+            _ => false,
+        };
+        if valid {
+            d.healthcheck_opts.push((k.clone(), v.clone()));
+        } else {
+            left.push(format!("--{k}={v}"));
+        }
+    }
+    if !left.is_empty() {
+        d.note(format!("the HEALTHCHECK's {} are left out: strata's healthcheck has cmd, interval, timeout and retries", left.join(" ")));
+    }
 }
 
 /// The whole context minus `.dockerignore` (and caches, venvs, VCS): what

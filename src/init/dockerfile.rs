@@ -745,6 +745,7 @@ impl Parser<'_> {
                 + p.expose.iter().chain(&p.volumes).chain(p.shell.iter().flatten()).map(|s| s.len() + 16).sum::<usize>()
                 + [&p.cmd, &p.entrypoint, &p.healthcheck].iter().map(|c| command_cost(c)).sum::<usize>()
                 + [&p.workdir, &p.user, &p.stopsignal].iter().map(|o| o.as_ref().map_or(0, String::len)).sum::<usize>()
+                + p.apt_packages.iter().map(|a| a.len() + 16).sum::<usize>()
                 + 256;
             if self.budget.take(size) {
                 let s = &mut b.stage;
@@ -760,6 +761,8 @@ impl Parser<'_> {
                 s.labels = p.labels.clone();
                 s.volumes = p.volumes.clone();
                 s.stopsignal = p.stopsignal.clone();
+                // what the base stage installed is in this stage's image
+                s.apt_packages = p.apt_packages.clone();
                 b.env_idx = s.env.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
                 b.label_idx = s.labels.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
                 b.expose_set = s.expose.iter().cloned().collect();

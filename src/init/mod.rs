@@ -54,6 +54,8 @@ pub struct Draft {
     pub expose: Vec<String>,
     pub env: Vec<(String, String)>,
     pub healthcheck: Option<Vec<String>>,
+    /// The healthcheck's options strata has (`interval`, `timeout`, `retries`).
+    pub healthcheck_opts: Vec<(String, String)>,
     pub copy: Vec<String>,
     pub exclude: Vec<String>,
     /// `[app] dest` when the app's root is not the workdir.
@@ -128,6 +130,7 @@ pub fn inspect(dir: &Path) -> std::io::Result<Draft> {
     python::detect(&facts, &mut d);
     command::detect(&facts, &mut d);
     steps::detect(&facts, &mut d);
+    python::dropped_packages_note(&facts, &mut d);
     Ok(d)
 }
 

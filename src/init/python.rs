@@ -21,6 +21,33 @@ const NATIVE: &[Native] = &[
     ("pycairo", &["libcairo2-dev", "pkg-config"], &["libcairo2"], &["libcairo2"]),
     ("pygobject", &["libgirepository1.0-dev", "libcairo2-dev", "pkg-config"], &["gir1.2-glib-2.0"], &["gir1.2-glib-2.0"]),
 ];
+
+/// apt packages of a Dockerfile that are tools of the image build or of
+/// people, not what the app needs at run time.
+const NOISE: &[&str] = &[
+    "curl",
+    "wget",
+    "gnupg",
+    "gnupg1",
+    "gnupg2",
+    "lsb-release",
+    "ca-certificates",
+    "apt-transport-https",
+    "software-properties-common",
+    "python3-pip",
+    "python3-venv",
+    "python3",
+    "unzip",
+    "git",
+    "sudo",
+    "vim",
+    "nano",
+    "less",
+    "libnss-myhostname",
+    "mime-support",
+    "shared-mime-info",
+];
+
 /// What every native build needs besides its libraries.
 const COMPILERS: &[&str] = &["build-essential", "python3-dev"];
 /// Installers and build tools a Dockerfile installs that are not the app's.
@@ -441,30 +468,7 @@ fn natives(f: &Facts, d: &mut Draft) {
         d.why("build-packages", format!("{} build from source: compilers and headers in the builder only", native.join(", ")));
     }
     if let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) {
-        const NOISE: &[&str] = &[
-            "curl",
-            "wget",
-            "gnupg",
-            "gnupg1",
-            "gnupg2",
-            "lsb-release",
-            "ca-certificates",
-            "apt-transport-https",
-            "software-properties-common",
-            "python3-pip",
-            "python3-venv",
-            "python3",
-            "unzip",
-            "git",
-            "sudo",
-            "vim",
-            "nano",
-            "less",
-            "libnss-myhostname",
-            "mime-support",
-            "shared-mime-info",
-        ];
-        let keep = |p: &&String| !NOISE.contains(&p.as_str()) && !p.contains('=') && !p.contains('$') && !p.ends_with("-14");
+        let keep = keep_apt;
         let runtime: Vec<String> = df.stages[i].apt_packages.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
         let (dev, rt): (Vec<String>, Vec<String>) =
             runtime.into_iter().partition(|p| p.ends_with("-dev") || COMPILERS.contains(&p.as_str()) || p == "pkg-config" || p == "gcc");
@@ -495,6 +499,31 @@ fn bookworm_name(p: &str, trixie: bool) -> String {
     match p.strip_suffix("t64") {
         Some(base) if !trixie => base.to_string(),
         _ => p.to_string(),
+    }
+}
+
+/// A Dockerfile's runtime apt package init carries over: not a tool, not a
+/// pinned version or a variable, not a versioned repository's package.
+fn keep_apt(p: &&String) -> bool {
+    !NOISE.contains(&p.as_str()) && !p.contains('=') && !p.contains('$') && !p.ends_with("-14")
+}
+
+/// After every other guess: the image's apt packages init left out, so
+/// the user can put back the one a script or healthcheck uses.
+pub fn dropped_packages_note(f: &Facts, d: &mut Draft) {
+    let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
+    let dropped: Vec<&str> = df.stages[i]
+        .apt_packages
+        .iter()
+        .filter(|p| !keep_apt(p) && !p.contains('$') && !d.system_packages.contains(p))
+        .map(String::as_str)
+        .filter(|p| !["python3", "python3-pip", "python3-venv", "ca-certificates"].contains(p))
+        .collect();
+    if !dropped.is_empty() {
+        d.note(format!(
+            "{name} installs {} in the image; left out as tools or pinned versions: add them to [system] packages if a script, healthcheck or backup uses them",
+            dropped.join(" ")
+        ));
     }
 }
 

@@ -91,7 +91,12 @@ pub fn render(d: &Draft) -> String {
         let _ = writeln!(s, "expose = [{}]{}", list(&d.expose), d.said("expose"));
     }
     if let Some(h) = &d.healthcheck {
-        let _ = writeln!(s, "healthcheck = {{ cmd = [{}] }}{}", list(h), d.said("healthcheck"));
+        let opts: String = d
+            .healthcheck_opts
+            .iter()
+            .map(|(k, v)| if k == "retries" { format!(", {k} = {v}") } else { format!(", {k} = {}", q(v)) })
+            .collect();
+        let _ = writeln!(s, "healthcheck = {{ cmd = [{}]{opts} }}{}", list(h), d.said("healthcheck"));
     }
 
     if !d.system_packages.is_empty() || !d.build_packages.is_empty() {

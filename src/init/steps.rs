@@ -215,6 +215,12 @@ fn node(f: &Facts, d: &mut Draft) {
         if cmds.iter().any(|c| c.contains("yarn")) {
             cmds.insert(0, "command -v yarn >/dev/null || npm install -g --silent yarn@1".into());
         }
+        // Debian has no bun; npm has it (its binary is an npm package too).
+        if ns.base.starts_with("oven/bun") || cmds.iter().any(|c| c.split_whitespace().any(|w| w == "bun" || w == "bunx")) {
+            let major =
+                ns.base.split(':').nth(1).and_then(|t| t.split(['.', '-']).next()).filter(|m| m.parse::<u32>().is_ok()).unwrap_or("1");
+            cmds.insert(0, format!("command -v bun >/dev/null || npm install -g --silent bun@{major}"));
+        }
         let mut run = cmds.iter().map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join(" && ");
         if let Some(r) = &root {
             run = format!("cd {r} && {run}");
@@ -385,8 +391,12 @@ fn catalogs(f: &Facts, d: &mut Draft) {
         .split("pybabel compile -d")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
-        .map(|s| s.trim_matches(['"', '\'', ')', '(']).to_string());
-    let Some(dir) = dir.filter(|d| f.dir.join(d).is_dir()) else { return };
+        // the path as written, up to its quote (`'app/translations'):`)
+        .map(|s| s.trim_start_matches(['"', '\'']).chars().take_while(|c| c.is_alphanumeric() || "/._-".contains(*c)).collect::<String>());
+    let Some(dir) = dir.filter(|d| f.dir.join(d).is_dir()) else {
+        d.note(format!("`RUN {cmd}` compiles message catalogs, but init did not find where: add a [[step]] with the catalogs as outputs"));
+        return;
+    };
     let run = cmd.split("&&").map(str::trim).find(|c| c.contains("compile")).unwrap_or(cmd).to_string();
     let mut env = step_env(d);
     if let Some(s) = f.stage() {

@@ -204,3 +204,58 @@ fn dependency_groups_from_the_dockerfile() {
     let (_, spec) = dir.draft();
     assert_eq!(strs(&spec.python.unwrap().groups), ["postgres"]);
 }
+
+/// A Flask CLI command that runs pybabel (`flask translate compile`, as
+/// in the Flask mega-tutorial): the catalogs are compiled in a step.
+#[test]
+fn flask_translate_compile_becomes_a_catalog_step() {
+    let dir = Dir::new(
+        "catalogs",
+        &[
+            ("requirements.txt", "flask==3.0.3\nflask-babel==4.0.0\n"),
+            ("blog.py", "from app import create_app\napp = create_app()\n"),
+            ("app/__init__.py", "def create_app():\n    pass\n"),
+            ("app/cli.py", "import os\n\ndef compile():\n    if os.system('pybabel compile -d app/translations'):\n        raise RuntimeError('compile command failed')\n"),
+            ("app/translations/es/LC_MESSAGES/messages.po", "msgid \"\"\nmsgstr \"\"\n"),
+            (
+                "Dockerfile",
+                "FROM python:slim\nCOPY requirements.txt requirements.txt\nRUN pip install -r requirements.txt\nCOPY app app\nCOPY blog.py ./\nENV FLASK_APP blog.py\nRUN flask translate compile\nEXPOSE 5000\nCMD [\"flask\", \"run\"]\n",
+            ),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    let step = spec.steps.iter().find(|s| s.name.value == "catalogs").unwrap_or_else(|| panic!("no catalogs step: {:?}", d.notes));
+    assert_eq!(step.run.value, "flask translate compile");
+    assert_eq!(strs(&step.outputs), ["app/translations"]);
+}
+
+/// What a base stage installs is in the final image (`FROM base AS
+/// final`); tools left out are named in a note; the HEALTHCHECK's options
+/// strata has are kept, the others named; a bun stage gets bun from npm.
+#[test]
+fn base_stage_packages_healthcheck_options_and_bun() {
+    let dir = Dir::new(
+        "stages",
+        &[
+            ("requirements.txt", "flask==3.0.3\ngunicorn==23.0.0\n"),
+            ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
+            ("web/package.json", "{}\n"),
+            (
+                "Dockerfile",
+                "FROM oven/bun:1 AS web\nWORKDIR /web\nCOPY web/ /web/\nRUN bun install && bun run build\n\
+                 FROM python:3.12-slim AS base\nRUN apt-get update && apt-get install -y --no-install-recommends libpq5 curl\nWORKDIR /app\n\
+                 FROM base AS final\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nCOPY --from=web /web/dist /app/static\n\
+                 HEALTHCHECK --interval=30s --start-period=20s --retries=3 CMD [\"python3\", \"-c\", \"print(1)\"]\n\
+                 CMD [\"gunicorn\", \"app:app\", \"-b\", \"0.0.0.0:8000\"]\n",
+            ),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    assert_eq!(strs(&spec.system.packages), ["libpq5"]);
+    assert!(d.notes.iter().any(|n| n.contains("installs curl in the image; left out")), "{:?}", d.notes);
+    assert!(d.notes.iter().any(|n| n.contains("--start-period=20s are left out")), "{:?}", d.notes);
+    let h = spec.image.healthcheck.unwrap();
+    assert_eq!((h.interval.as_deref(), h.retries), (Some("30s"), Some(3)));
+    let web = spec.steps.iter().find(|s| s.name.value == "assets").unwrap();
+    assert!(web.run.value.contains("command -v bun >/dev/null || npm install -g --silent bun@1 && bun install"), "{}", web.run.value);
+}
