@@ -107,7 +107,7 @@ struct SpecArgs {
     #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
     build_args: Vec<(String, String)>,
     /// The build context directory (default: the spec's directory), as the
-    /// last argument of `docker build`.
+    /// last argument of `docker build`; a spec file here is read as `-f`.
     #[arg(value_name = "CONTEXT")]
     context: Option<PathBuf>,
     /// The build context directory (the same as CONTEXT).
@@ -140,9 +140,15 @@ fn parse_build_arg(s: &str) -> Result<(String, String), String> {
 
 impl SpecArgs {
     fn request(&self, target: &str, merge: bool) -> Request {
+        // `strata check strata.toml`: a spec file where the context goes
+        // is the spec, with its directory as the context.
+        let (file, context) = match &self.context {
+            Some(c) if c.is_file() && self.file == "strata.toml" => (c.to_string_lossy().to_string(), None),
+            _ => (self.file.clone(), self.context.clone().or_else(|| self.context_flag.clone())),
+        };
         Request {
-            file: self.file.clone(),
-            context: self.context.clone().or_else(|| self.context_flag.clone()),
+            file,
+            context,
             build_args: self.build_args.iter().cloned().collect::<BTreeMap<_, _>>(),
             target: target.to_string(),
             merge,

@@ -267,3 +267,22 @@ BASE = "strata-test/python:3.11"
     assert_eq!(one.1, two.1, "op metadata differs");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// `strata check strata.toml` (the spec where the context goes) reads it as
+/// `-f`, with its directory as the context, as the header init writes
+/// suggests; a directory is still the context.
+#[test]
+fn a_spec_file_as_the_positional_argument_is_the_spec() {
+    let dir = example("python-web");
+    let out = strata(&["check", "strata.toml"], &dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let parent = dir.parent().unwrap();
+    let out = strata(&["plan", "python-web/strata.toml"], parent);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("stage runtime"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = strata(&["check", "-f", "python-web/strata.toml", "python-web"], parent);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
