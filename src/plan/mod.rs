@@ -744,7 +744,20 @@ copy = ["app.py"]
         // build packages, then copied into the builder
         let stage = |p: &Plan, n: &str| p.stages.iter().position(|s| s.name == n).unwrap();
         let branch = &p.stages[stage(&p, "py-tool-branch")];
-        assert_eq!(branch.ops[0].name(), "python: install uv (builder only)");
+        assert_eq!(branch.ops[0].name(), "python: uv 0.13.9 (pinned wheel, sha256-checked; builder only)");
+        let Op::Run(r) = &branch.ops[0] else { panic!() };
+        assert!(matches!(&r.mounts[..], [Mount::Source { from: FileSource::Pinned(t), .. }] if t.files[0].arch == "amd64" && t.files[0].url.contains("manylinux")));
+        assert_eq!(r.network, crate::spec::Network::None);
+        // another index (a mirror, PyPI unreachable) or uv version: pip
+        // installs uv from it
+        for other in ["index-url = \"https://mirror.example/simple\"\n", "uv-version = \"0.12.0\"\n"] {
+            let p = plan(&src.replace("[python]\n", &format!("[python]\n{other}")));
+            let op = &p.stages[stage(&p, "py-tool-branch")].ops[0];
+            assert_eq!(op.name(), "python: install uv (builder only)", "{other}");
+        }
+        let musl = plan(&src.replace("[system]\n", "[system]\nmanager = \"apk\"\n"));
+        let Op::Run(r) = &musl.stages[stage(&musl, "py-tool-branch")].ops[0] else { panic!() };
+        assert!(matches!(&r.mounts[..], [Mount::Source { from: FileSource::Pinned(t), .. }] if t.files[0].url.contains("musllinux")));
         assert!(matches!(&branch.from, StageBase::Image(_)), "{:?}", branch.from);
         let tool = &p.stages[stage(&p, "py-tool")];
         assert_eq!(tool.from, StageBase::Stage(stage(&p, "builder-base")));
@@ -758,7 +771,7 @@ copy = ["app.py"]
         assert_ne!(venv, src);
         let pv = plan(&venv);
         assert!(pv.stages.iter().all(|s| s.name != "py-tool-branch"));
-        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[1].name(), "python: install uv (builder only)");
+        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[1].name(), "python: uv 0.13.9 (pinned wheel, sha256-checked; builder only)");
         // with a wheelhouse, straight out of the uv wheel
         let p = plan(&src.replace("[python]\n", "[python]\nwheels = \"wheels\"\n"));
         let tool = &p.stages[stage(&p, "py-tool-branch")];

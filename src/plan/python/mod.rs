@@ -9,6 +9,7 @@
 
 pub mod project;
 pub mod requirements;
+pub mod uv;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,8 @@ pub const EXPORT_MOUNT: &str = "/tmp/strata-export";
 /// Where the project's wheels and the installer are mounted in the runtime.
 pub const PROJECT_MOUNT: &str = "/tmp/strata-project";
 pub const TOOL_MOUNT: &str = "/tmp/strata-tool";
+/// Where the pinned uv wheel is mounted to be unpacked (builder only).
+pub const UV_WHEEL_MOUNT: &str = "/tmp/strata-uv-wheel";
 /// The uv tool venv in the builder (never copied to the runtime).
 pub const UV_HOME: &str = "/opt/strata-uv";
 /// The lock export tools (poetry, pdm) and their output, builder only.
@@ -142,6 +145,21 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
                 vec![],
                 py.installer.span.clone(),
             )
+        }
+        // From PyPI (the default index) at strata's version: the pinned
+        // wheel, fetched by the engine and checked, unpacked without pip.
+        Installer::Uv if py.index_url.is_none() && uv_version(py) == UV_VERSION => {
+            let table = if spec.system.manager == crate::spec::Manager::Apk { &uv::UV_MUSL } else { &uv::UV_GLIBC };
+            Op::Run(super::Run {
+                name: format!("python: uv {UV_VERSION} (pinned wheel, sha256-checked; builder only)"),
+                script: format!("set -e; python3 -c {}", shell_quote(&uv::unpack_script(&format!("{UV_WHEEL_MOUNT}/{}", table.filename)))),
+                cwd: "/".into(),
+                env: vec![],
+                mounts: vec![Mount::Source { target: UV_WHEEL_MOUNT.into(), from: FileSource::Pinned(table), writable: false }],
+                network: crate::spec::Network::None,
+                step: None,
+                span: py.installer.span.clone(),
+            })
         }
         Installer::Uv => {
             let mut mounts = cache_mounts("pip", spec, image).0;
