@@ -746,7 +746,9 @@ copy = ["app.py"]
         let branch = &p.stages[stage(&p, "py-tool-branch")];
         assert_eq!(branch.ops[0].name(), "python: uv 0.13.9 (pinned wheel, sha256-checked; builder only)");
         let Op::Run(r) = &branch.ops[0] else { panic!() };
-        assert!(matches!(&r.mounts[..], [Mount::Source { from: FileSource::Pinned(t), .. }] if t.files[0].arch == "amd64" && t.files[0].url.contains("manylinux")));
+        assert!(
+            matches!(&r.mounts[..], [Mount::Source { from: FileSource::Pinned(t), .. }] if t.files[0].arch == "amd64" && t.files[0].url.contains("manylinux"))
+        );
         assert_eq!(r.network, crate::spec::Network::None);
         // another index (a mirror, PyPI unreachable) or uv version: pip
         // installs uv from it
