@@ -25,12 +25,35 @@ pub fn detect(f: &Facts, d: &mut Draft) {
 fn leftovers(f: &Facts, d: &mut Draft) {
     let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
     let s = &df.stages[i];
-    let stages: Vec<String> =
-        df.stages.iter().enumerate().flat_map(|(j, st)| [j.to_string(), st.name.clone().unwrap_or_default()]).collect();
     for c in &s.copies {
         if let Some(from) = &c.from {
-            if !stages.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(from)) {
-                d.note(format!("{name} copies {} from the image {from}; the spec leaves that out", c.sources.join(" ")));
+            let stage = df
+                .stages
+                .iter()
+                .enumerate()
+                .position(|(j, st)| j.to_string() == *from || st.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(from)));
+            match stage {
+                None => d.note(format!("{name} copies {} from the image {from}; the spec leaves that out", c.sources.join(" "))),
+                // A stage init does not translate (not Python's, not a
+                // Node or bun build): its files are left out too.
+                Some(j) => {
+                    let mut root = &df.stages[j];
+                    for _ in 0..df.stages.len() {
+                        match root.base_stage {
+                            Some(b) => root = &df.stages[b],
+                            None => break,
+                        }
+                    }
+                    let base = root.base.trim_start_matches("docker.io/").trim_start_matches("library/");
+                    let known = ["python", "node", "oven/bun"].iter().any(|k| base.starts_with(k));
+                    if !known {
+                        d.note(format!(
+                            "{name} copies {} from stage {from} (FROM {}); the spec leaves that out",
+                            c.sources.join(" "),
+                            root.base
+                        ));
+                    }
+                }
             }
         }
     }

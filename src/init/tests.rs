@@ -242,9 +242,9 @@ fn base_stage_packages_healthcheck_options_and_bun() {
             ("web/package.json", "{}\n"),
             (
                 "Dockerfile",
-                "FROM oven/bun:1 AS web\nWORKDIR /web\nCOPY web/ /web/\nRUN bun install && bun run build\n\
+                "FROM oven/bun:1 AS web\nWORKDIR /web\nCOPY web/ /web/\nRUN bun install && bun run build\nFROM hkotel/crfpp AS crfpp\n\
                  FROM python:3.12-slim AS base\nRUN apt-get update && apt-get install -y --no-install-recommends libpq5 curl\nWORKDIR /app\n\
-                 FROM base AS final\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nCOPY --from=web /web/dist /app/static\n\
+                 FROM base AS final\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCOPY . .\nCOPY --from=web /web/dist /app/static\nCOPY --from=crfpp /usr/local/bin/crf_test /usr/local/bin/crf_test\n\
                  HEALTHCHECK --interval=30s --start-period=20s --retries=3 CMD [\"python3\", \"-c\", \"print(1)\"]\n\
                  CMD [\"gunicorn\", \"app:app\", \"-b\", \"0.0.0.0:8000\"]\n",
             ),
@@ -254,6 +254,8 @@ fn base_stage_packages_healthcheck_options_and_bun() {
     assert_eq!(strs(&spec.system.packages), ["libpq5"]);
     assert!(d.notes.iter().any(|n| n.contains("installs curl in the image; left out")), "{:?}", d.notes);
     assert!(d.notes.iter().any(|n| n.contains("--start-period=20s are left out")), "{:?}", d.notes);
+    assert!(d.notes.iter().any(|n| n.contains("copies /usr/local/bin/crf_test from stage crfpp (FROM hkotel/crfpp)")), "{:?}", d.notes);
+    assert!(!d.notes.iter().any(|n| n.contains("from stage web")), "{:?}", d.notes);
     let h = spec.image.healthcheck.unwrap();
     assert_eq!((h.interval.as_deref(), h.retries), (Some("30s"), Some(3)));
     let web = spec.steps.iter().find(|s| s.name.value == "assets").unwrap();
