@@ -469,6 +469,31 @@ fn env(f: &Facts, d: &mut Draft) {
         env.push((k, v));
     }
     d.env = env;
+    env_example(f, d);
+}
+
+/// A `.env.example` names the settings the app reads from the environment:
+/// the image does not have them (secrets, paths), so say to pass them.
+fn env_example(f: &Facts, d: &mut Draft) {
+    for name in [".env.example", ".env.sample", "env.example", ".env.template", ".env.dist"] {
+        let path = f.dir.join(name);
+        let small = std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= 64 * 1024);
+        let Some(text) = small.then(|| std::fs::read_to_string(&path).ok()).flatten() else { continue };
+        let keys: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("export ").unwrap_or(l.trim()).split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| !k.is_empty() && !k.starts_with('#') && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .filter(|k| !d.env.iter().any(|(e, _)| e == k))
+            .take(12)
+            .collect();
+        if !keys.is_empty() {
+            d.note(format!(
+                "{name} lists settings the app reads from its environment ({}): pass them at run time with `docker run -e` or `--env-file`",
+                keys.join(", ")
+            ));
+        }
+        return;
+    }
 }
 
 /// The Dockerfile's USER (created with its uid), root when the service

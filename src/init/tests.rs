@@ -240,6 +240,7 @@ fn base_stage_packages_healthcheck_options_and_bun() {
             ("requirements.txt", "flask==3.0.3\ngunicorn==23.0.0\n"),
             ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
             ("web/package.json", "{}\n"),
+            (".env.example", "# settings\nAPI_KEY=sample\nexport MODEL_PATH=./m.joblib\n"),
             (
                 "Dockerfile",
                 "FROM oven/bun:1 AS web\nWORKDIR /web\nCOPY web/ /web/\nRUN bun install && bun run build\nFROM hkotel/crfpp AS crfpp\n\
@@ -256,6 +257,11 @@ fn base_stage_packages_healthcheck_options_and_bun() {
     assert!(d.notes.iter().any(|n| n.contains("--start-period=20s are left out")), "{:?}", d.notes);
     assert!(d.notes.iter().any(|n| n.contains("copies /usr/local/bin/crf_test from stage crfpp (FROM hkotel/crfpp)")), "{:?}", d.notes);
     assert!(!d.notes.iter().any(|n| n.contains("from stage web")), "{:?}", d.notes);
+    assert!(
+        d.notes.iter().any(|n| n.contains(".env.example lists settings the app reads from its environment (API_KEY, MODEL_PATH)")),
+        "{:?}",
+        d.notes
+    );
     let h = spec.image.healthcheck.unwrap();
     assert_eq!((h.interval.as_deref(), h.retries), (Some("30s"), Some(3)));
     let web = spec.steps.iter().find(|s| s.name.value == "assets").unwrap();
