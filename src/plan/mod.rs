@@ -355,6 +355,12 @@ fn run(name: String, script: String, mounts: Vec<Mount>, env: Vec<(String, Strin
     Op::Run(Run { name, script, cwd: "/".into(), env, mounts, network: Network::Default, step: None, span })
 }
 
+/// `run` with no network: a command that works on what is mounted (a
+/// pinned download, the builder's own files).
+fn offline_run(name: String, script: String, mounts: Vec<Mount>, span: Span) -> Op {
+    Op::Run(Run { name, script, cwd: "/".into(), env: vec![], mounts, network: Network::None, step: None, span })
+}
+
 /// What the planner may know beyond the spec: the dependency files'
 /// content (to group pins into layers) and whether the engine has
 /// MergeOp/DiffOp (to make those layers independent).

@@ -1,11 +1,11 @@
 //! OS packages (apt, apk, dnf) and the runtime user.
 
 use crate::diag::Span;
-use crate::spec::{Manager, Network, Spec};
+use crate::spec::{Manager, Spec};
 
 use super::caches::{cache_id, cache_mounts, sanitize_id};
 use super::shell::shell_quote;
-use super::{run, FileSource, Mount, Op, Pinned, PinnedFile, Run, Sharing};
+use super::{offline_run, run, FileSource, Mount, Op, Pinned, PinnedFile, Sharing};
 
 const fn tini(arch: &'static str, version: &'static str, url: &'static str, sha256: &'static str) -> PinnedFile {
     PinnedFile { arch, version, url, sha256 }
@@ -84,16 +84,12 @@ const TINI_MOUNT: &str = "/mnt";
 /// Installs the pinned tini package with dpkg (its one dependency, libc6,
 /// is in every apt-based image): no package index, no network.
 pub(super) fn install_pinned_tini(span: Span) -> Op {
-    Op::Run(Run {
-        name: format!("system: tini {} (pinned, sha256-checked)", TINI.files[0].version),
-        script: format!("set -e; dpkg -i {TINI_MOUNT}/{}", TINI.filename),
-        cwd: "/".into(),
-        env: vec![],
-        mounts: vec![Mount::Source { target: TINI_MOUNT.into(), from: FileSource::Pinned(&TINI), writable: false }],
-        network: Network::None,
-        step: None,
+    offline_run(
+        format!("system: tini {} (pinned, sha256-checked)", TINI.files[0].version),
+        format!("set -e; dpkg -i {TINI_MOUNT}/{}", TINI.filename),
+        vec![Mount::Source { target: TINI_MOUNT.into(), from: FileSource::Pinned(&TINI), writable: false }],
         span,
-    })
+    )
 }
 
 /// Where the builder writes the OS packages the venv's native code links,
@@ -127,16 +123,7 @@ pub(super) fn scan_linked(venv: &str, span: Span) -> Op {
          | grep -v '^diversion' | sed -n 's|^\\([^:, ]*\\)[:,].*|\\1|p' | sort -u > {LINKED_OUT}/packages; \
          cat {LINKED_OUT}/packages"
     );
-    Op::Run(Run {
-        name: "python: the OS libraries the venv links (builder only)".into(),
-        script,
-        cwd: "/".into(),
-        env: vec![],
-        mounts: vec![],
-        network: Network::None,
-        step: None,
-        span,
-    })
+    offline_run("python: the OS libraries the venv links (builder only)".into(), script, vec![], span)
 }
 
 /// In the runtime: installs those of the scanned packages it lacks. The
@@ -148,9 +135,8 @@ pub(super) fn install_linked(spec: &Spec, image: &str, scan: usize, span: Span) 
     let list = format!("{LINKED_MOUNT}{LINKED_OUT}/packages");
     let script = format!(
         "set -e; need=; for p in $(cat {list}); do dpkg -s \"$p\" >/dev/null 2>&1 || need=\"$need $p\"; done; \
-         if [ -n \"$need\" ]; then echo \"strata: installing$need, which the venv's native code links\"; \
-         rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; \
-         apt-get install -y -qq --no-install-recommends -o APT::Keep-Downloaded-Packages=true $need; fi"
+         if [ -n \"$need\" ]; then echo \"strata: installing$need, which the venv's native code links\"; {}; fi",
+        apt_install("$need")
     );
     let mut mounts = cache_mounts("apt", spec, image).0;
     mounts.push(Mount::Files {
@@ -158,13 +144,21 @@ pub(super) fn install_linked(spec: &Spec, image: &str, scan: usize, span: Span) 
         from: FileSource::Stage(scan),
         paths: vec![LINKED_OUT.trim_start_matches('/').to_string()],
     });
-    run(
-        "system: the OS libraries the venv links".into(),
-        script,
-        mounts,
-        vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())],
-        span,
+    run("system: the OS libraries the venv links".into(), script, mounts, apt_env(), span)
+}
+
+/// apt's install of `list` (names, or a shell variable holding them).
+/// docker-clean (in Debian/Ubuntu images) deletes downloaded .debs; the
+/// archives live in a cache mount, keep them.
+fn apt_install(list: &str) -> String {
+    format!(
+        "rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; \
+         apt-get install -y -qq --no-install-recommends -o APT::Keep-Downloaded-Packages=true {list}"
     )
+}
+
+fn apt_env() -> Vec<(String, String)> {
+    vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())]
 }
 
 pub(super) fn tini_path(m: Manager) -> &'static str {
@@ -179,17 +173,7 @@ pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, span: Sp
     // the script cannot inject shell syntax.
     let list = pkgs.join(" ");
     let (script, mounts, env, tool) = match spec.system.manager {
-        Manager::Apt => (
-            // docker-clean (in Debian/Ubuntu images) deletes downloaded
-            // .debs; the archives live in a cache mount, keep them.
-            format!(
-                "set -e; rm -f /etc/apt/apt.conf.d/docker-clean; apt-get update -qq; \
-                 apt-get install -y -qq --no-install-recommends -o APT::Keep-Downloaded-Packages=true {list}"
-            ),
-            cache_mounts("apt", spec, image).0,
-            vec![("DEBIAN_FRONTEND".to_string(), "noninteractive".to_string())],
-            "apt-get",
-        ),
+        Manager::Apt => (format!("set -e; {}", apt_install(&list)), cache_mounts("apt", spec, image).0, apt_env(), "apt-get"),
         Manager::Apk => (
             format!("set -e; apk add --cache-dir /var/cache/apk {list}"),
             vec![Mount::Cache {

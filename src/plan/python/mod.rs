@@ -18,7 +18,7 @@ use crate::spec::{Installer, LockKind, Python, Spec, TestSpec};
 use super::caches::cache_mounts;
 use super::paths::list_span;
 use super::shell::{shell_quote, words};
-use super::{run, FileSource, Mount, Op};
+use super::{offline_run, run, FileSource, Mount, Op};
 use project::{read_pyproject, read_uv_lock};
 use requirements::normalize;
 
@@ -150,16 +150,12 @@ pub(super) fn tool_install(py: &Python, spec: &Spec, image: &str) -> Op {
         // wheel, fetched by the engine and checked, unpacked without pip.
         Installer::Uv if py.index_url.is_none() && uv_version(py) == UV_VERSION => {
             let table = if spec.system.manager == crate::spec::Manager::Apk { &uv::UV_MUSL } else { &uv::UV_GLIBC };
-            Op::Run(super::Run {
-                name: format!("python: uv {UV_VERSION} (pinned wheel, sha256-checked; builder only)"),
-                script: format!("set -e; python3 -c {}", shell_quote(&uv::unpack_script(&format!("{UV_WHEEL_MOUNT}/{}", table.filename)))),
-                cwd: "/".into(),
-                env: vec![],
-                mounts: vec![Mount::Source { target: UV_WHEEL_MOUNT.into(), from: FileSource::Pinned(table), writable: false }],
-                network: crate::spec::Network::None,
-                step: None,
-                span: py.installer.span.clone(),
-            })
+            offline_run(
+                format!("python: uv {UV_VERSION} (pinned wheel, sha256-checked; builder only)"),
+                format!("set -e; python3 -c {}", shell_quote(&uv::unpack_script(&format!("{UV_WHEEL_MOUNT}/{}", table.filename)))),
+                vec![Mount::Source { target: UV_WHEEL_MOUNT.into(), from: FileSource::Pinned(table), writable: false }],
+                py.installer.span.clone(),
+            )
         }
         Installer::Uv => {
             let mut mounts = cache_mounts("pip", spec, image).0;
