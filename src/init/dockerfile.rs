@@ -165,6 +165,19 @@ impl Dockerfile {
             .or_else(|| name.parse::<usize>().ok().filter(|&i| i < self.stages.len()))
     }
 
+    /// The stage whose `FROM` is an image at the root of `idx`'s chain of
+    /// `FROM stage` (itself when it starts from an image).
+    pub fn root_stage(&self, idx: usize) -> &Stage {
+        let mut at = &self.stages[idx];
+        for _ in 0..self.stages.len() {
+            match at.base_stage {
+                Some(b) => at = &self.stages[b],
+                None => break,
+            }
+        }
+        at
+    }
+
     /// The stages `idx` depends on through `FROM` and `COPY --from` /
     /// `RUN --mount=...,from=`, including itself, in ascending order. Names
     /// and indices resolve to earlier stages only; anything else is an image.

@@ -65,7 +65,10 @@ pub fn detect(f: &Facts, d: &mut Draft) {
 /// Dockerfile's tag when it names one.
 fn python_version(f: &Facts, d: &mut Draft) {
     let from_file = f.read(".python-version").and_then(|t| major_minor(t.lines().next()?.trim()));
-    let base = f.stage().map(|s| root_base(f, s)).unwrap_or_default();
+    let base = match (&f.dockerfile, f.stage) {
+        (Some((_, df)), Some(i)) if i < df.stages.len() => df.root_stage(i).base.clone(),
+        _ => String::new(),
+    };
     let from_docker = base.strip_prefix("python:").or_else(|| base.strip_prefix("docker.io/library/python:")).and_then(major_minor);
     let from_pyproject = f.pyproject.as_deref().and_then(requires_python);
     if let Some(v) = from_file.clone().or(from_docker.clone()).or(from_pyproject.clone()) {
@@ -84,19 +87,6 @@ fn python_version(f: &Facts, d: &mut Draft) {
             d.debian = rel.to_string();
         }
     }
-}
-
-/// The base image a stage's chain starts from (through `FROM stage`).
-fn root_base(f: &Facts, s: &super::dockerfile::Stage) -> String {
-    let Some((_, df)) = &f.dockerfile else { return s.base.clone() };
-    let mut at = s;
-    for _ in 0..df.stages.len() {
-        match at.base_stage {
-            Some(b) => at = &df.stages[b],
-            None => break,
-        }
-    }
-    at.base.clone()
 }
 
 fn major_minor(v: &str) -> Option<String> {

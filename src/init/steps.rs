@@ -37,13 +37,7 @@ fn leftovers(f: &Facts, d: &mut Draft) {
                 // A stage init does not translate (not Python's, not a
                 // Node or bun build): its files are left out too.
                 Some(j) => {
-                    let mut root = &df.stages[j];
-                    for _ in 0..df.stages.len() {
-                        match root.base_stage {
-                            Some(b) => root = &df.stages[b],
-                            None => break,
-                        }
-                    }
+                    let root = df.root_stage(j);
                     let base = root.base.trim_start_matches("docker.io/").trim_start_matches("library/");
                     let known = ["python", "node", "oven/bun"].iter().any(|k| base.starts_with(k));
                     if !known {
