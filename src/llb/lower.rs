@@ -595,8 +595,6 @@ copy = ["app.py", "templates/"]
         lower(&plan, &inputs, plan.target)
     }
 
-    /// `init = true`: tini is an https source pinned by the target
-    /// platform's sha256, mounted into an offline dpkg install.
     /// `[python]` with only `packages` has no dependency file to mount:
     /// every file op of every target has an action (the engine rejects an
     /// empty one, which httpbin's spec from `strata init` hit).
@@ -623,6 +621,8 @@ copy = ["app.py", "templates/"]
         }
     }
 
+    /// `init = true`: tini is an https source pinned by the target
+    /// platform's sha256, mounted into an offline dpkg install.
     #[test]
     fn pinned_tini_is_a_checked_download_per_platform() {
         let spec = crate::spec::load(&SPEC.replace("[system]", "init = true\n[system]"), &BTreeMap::new()).unwrap();

@@ -128,9 +128,7 @@ impl PyProject {
         });
         Some(out)
     }
-}
 
-impl PyProject {
     /// The requirements of the named dependency groups, includes followed
     /// (each group once, so a cycle ends).
     pub fn group_requirements(&self, groups: &[String]) -> Vec<String> {
