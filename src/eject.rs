@@ -191,6 +191,7 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                             flags.push(format!("--mount=type=bind,from={name},target={target}"));
                         }
                         Mount::Secret { id } => flags.push(format!("--mount=type=secret,id={id},required=true")),
+                        Mount::Tmpfs { target } => flags.push(format!("--mount=type=tmpfs,target={target}")),
                         Mount::Ssh { id, .. } => flags.push(format!("--mount=type=ssh,id={id},required=true")),
                     }
                 }

@@ -450,6 +450,13 @@ impl Lowering<'_> {
                             inputs.push(input(&dir));
                             pb_mounts.push(bind_ro(inputs.len() - 1, target));
                         }
+                        Mount::Tmpfs { target } => pb_mounts.push(pb::Mount {
+                            input: -1,
+                            dest: target.clone(),
+                            output: -1,
+                            mount_type: pb::MountType::Tmpfs as i32,
+                            ..Default::default()
+                        }),
                         Mount::Secret { id } => pb_mounts.push(pb::Mount {
                             input: -1,
                             dest: format!("/run/secrets/{id}"),

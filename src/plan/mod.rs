@@ -278,6 +278,11 @@ pub enum Mount {
     Secret {
         id: String,
     },
+    /// An empty tmpfs for a command's scratch files (wheels built and
+    /// installed in the same command): nothing of it is in any layer.
+    Tmpfs {
+        target: String,
+    },
     /// `--ssh ID`: the agent socket, `SSH_AUTH_SOCK` points at it.
     Ssh {
         id: String,

@@ -304,9 +304,25 @@ impl<'a> Planner<'a> {
                 super::paths::join_rel(dir, &readme)
             });
             self.app.include.extend(py.pyproject.iter().chain(&py.lock).map(|f| f.value.clone()).chain(readme));
-            let op = python::project_wheels(py, spec, &self.builder_ref, files);
-            let wheels = self.stage("py-project", StageBase::Stage(tool), vec![op], "the project's wheels (builder only)");
-            self.project = Some(python::project_install(py, wheels, tool, python::dynamic_dependencies(py, files)));
+            let with_deps = python::dynamic_dependencies(py, files);
+            if self.env.merge {
+                // Built and installed in one command on the builder's venv
+                // (the empty one when the dependencies are installed
+                // already, so it runs beside their install); its diff is
+                // the runtime's project layer.
+                let on = if with_deps { installed } else { skel };
+                let op = python::project_build_install(py, spec, &self.builder_ref, files, with_deps);
+                let name = op.name().to_string();
+                let built =
+                    self.stage("py-project", StageBase::Stage(on), vec![op], "the project installed (builder only; its diff is a layer)");
+                let layers = vec![MergeLayer { lower: on, upper: built, name: name.clone() }];
+                let span = py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone());
+                self.project = Some(Op::Merge { name, layers, span });
+            } else {
+                let op = python::project_wheels(py, spec, &self.builder_ref, files);
+                let wheels = self.stage("py-project", StageBase::Stage(tool), vec![op], "the project's wheels (builder only)");
+                self.project = Some(python::project_install(py, wheels, tool, with_deps));
+            }
         }
     }
 

@@ -42,6 +42,7 @@ fn mount_text(m: &Mount) -> String {
             format!("source {target} <- {from:?}{}", if *writable { " (writable, discarded)" } else { "" })
         }
         Mount::Secret { id } => format!("secret /run/secrets/{id}"),
+        Mount::Tmpfs { target } => format!("tmpfs {target}"),
         Mount::Generated { target, files } => {
             format!(
                 "generated {target} <- {}",

@@ -99,6 +99,13 @@ fn uv_project_is_installed_as_a_package() {
     let b = p.build(&["--build-arg", PY]).assert_ok();
     assert!(b.cached("python: uv sync uv.lock"), "a code edit re-ran the dependency install:\n{}", b.log);
     assert!(!b.cached("python: install the project"), "the project layer must be rebuilt:\n{}", b.log);
+    if lane().has(Feature::MergeOp) {
+        // one command builds and installs the project (its diff is the
+        // layer), not a wheel build and then an install in the runtime
+        let v = b.vertices();
+        assert!(v.keys().any(|n| n.starts_with("python: install the project into /opt/venv (built from")), "{}", b.log);
+        assert!(!v.keys().any(|n| n.starts_with("python: build the project as a wheel")), "{}", b.log);
+    }
     assert!(p.run("greet", &[]).contains("-------"), "the edit is in the image");
 }
 

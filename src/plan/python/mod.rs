@@ -643,11 +643,21 @@ fn project_dirs(py: &Python, files: &BTreeMap<String, Vec<u8>>, root: &str) -> V
     vec![root]
 }
 
-/// The project's wheels, built in the builder from the app's files into
-/// `PROJECT_OUT`: the project (or the uv workspace member `package`) and,
-/// with a uv.lock, the local packages it needs (members, path
-/// dependencies). Their dependencies are installed already.
-pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
+/// `wheel_builds`' commands, with what they need.
+struct WheelBuilds {
+    build: Vec<String>,
+    mounts: Vec<Mount>,
+    env: Vec<(String, String)>,
+    /// The index flags, shell-quoted.
+    flags: Vec<String>,
+}
+
+/// The commands that build the project's wheels from the app's files
+/// (mounted at `SRC_MOUNT`) into `out`: the project (or the uv workspace
+/// member `package`) and, with a uv.lock, the local packages it needs
+/// (members, path dependencies); with the mounts, env and the index flags
+/// (quoted) they need.
+fn wheel_builds(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>, out: &str) -> WheelBuilds {
     let mut mounts = vec![Mount::Source { target: SRC_MOUNT.into(), from: FileSource::App, writable: true }];
     let pip = py.installer.value == Installer::Pip;
     let flags = source_flags(py, &mut mounts, pip);
@@ -656,18 +666,60 @@ pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTre
     let build: Vec<String> = project_dirs(py, files, SRC_MOUNT)
         .iter()
         .map(|d| match py.installer.value {
-            Installer::Uv => {
-                words(&[format!("{UV_HOME}/bin/uv build -q --wheel --out-dir {PROJECT_OUT}"), quoted.join(" "), shell_quote(d)])
-            }
+            Installer::Uv => words(&[format!("{UV_HOME}/bin/uv build -q --wheel --out-dir {out}"), quoted.join(" "), shell_quote(d)]),
             Installer::Pip => {
-                words(&[format!("{PIP_HOME}/bin/python -m pip wheel -q --no-deps -w {PROJECT_OUT}"), quoted.join(" "), shell_quote(d)])
+                words(&[format!("{PIP_HOME}/bin/python -m pip wheel -q --no-deps -w {out}"), quoted.join(" "), shell_quote(d)])
             }
         })
         .collect();
+    WheelBuilds { build, mounts, env, flags: quoted }
+}
+
+/// The project's wheels, built in the builder from the app's files into
+/// `PROJECT_OUT` (see `wheel_builds`). Their dependencies are installed
+/// already.
+pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
+    let WheelBuilds { build, mounts, env, .. } = wheel_builds(py, spec, image, files, PROJECT_OUT);
     let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
     run(
         format!("python: build {name} as a wheel"),
         format!("set -e; mkdir -p {PROJECT_OUT}; {}", build.join("; ")),
+        mounts,
+        env,
+        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+    )
+}
+
+/// Where `project_build_install` builds the wheels: a tmpfs, so nothing of
+/// them is in the layer.
+pub const BUILT_MOUNT: &str = "/tmp/strata-built";
+
+/// The project's wheels built (see `wheel_builds`) and installed into the
+/// builder's venv in one command, for engines with MergeOp: the command's
+/// diff is the runtime's project layer, so a code edit runs one command,
+/// not a build and an install. Without `with_deps` the venv may be the
+/// empty one (the dependencies are in the runtime's venv already).
+pub(super) fn project_build_install(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>, with_deps: bool) -> Op {
+    let WheelBuilds { build, mut mounts, env, flags: quoted } = wheel_builds(py, spec, image, files, BUILT_MOUNT);
+    mounts.push(Mount::Tmpfs { target: BUILT_MOUNT.into() });
+    let venv = shell_quote(&py.venv);
+    let deps = if with_deps { String::new() } else { " --no-deps".to_string() };
+    let install = match py.installer.value {
+        Installer::Uv => words(&[
+            format!("{UV_HOME}/bin/uv pip install -q --python {venv}/bin/python{deps}{}", compile_flag(py)),
+            quoted.join(" "),
+            format!("{BUILT_MOUNT}/*.whl"),
+        ]),
+        Installer::Pip => words(&[
+            format!("{PIP_HOME}/bin/python -m pip --python {venv}/bin/python install -q{deps}{}", compile_flag(py)),
+            quoted.join(" "),
+            format!("{BUILT_MOUNT}/*.whl"),
+        ]),
+    };
+    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    run(
+        format!("python: install {name} into {} (built from the app's files)", py.venv),
+        format!("set -e; {}; {install}{}", build.join("; "), venv_cleanup(py)),
         mounts,
         env,
         py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
