@@ -602,11 +602,18 @@ async fn read_context_files(
     }
     let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     let r = solve_local(client, opts.session.as_deref(), "context", &refs, "[strata] read dependency files").await?;
-    let mut out = Vec::new();
-    for p in paths {
-        out.push((p.clone(), read_file(client, &r, p).await?));
+    // One round trip for all of them: the reads run concurrently.
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, p) in paths.iter().enumerate() {
+        let (mut c, r, p) = (client.clone(), r.clone(), p.clone());
+        reads.spawn(async move { (i, read_file(&mut c, &r, &p).await) });
     }
-    Ok(out)
+    let mut data: Vec<Option<Vec<u8>>> = vec![None; paths.len()];
+    while let Some(j) = reads.join_next().await {
+        let (i, d) = j.map_err(|e| FrontendError::Other(format!("reading the dependency files: {e}")))?;
+        data[i] = d?;
+    }
+    Ok(paths.iter().cloned().zip(data).collect())
 }
 
 fn result_ref(res: gw::SolveResponse) -> Result<gw::Ref, FrontendError> {
@@ -630,11 +637,10 @@ async fn read_inputs(client: &mut Client, opts: &BuildOpts) -> Result<(String, V
     let mut c2 = client.clone();
     let spec_read = async {
         let spec_ref = solve_local(client, session, "dockerfile", &[filename, &own_ignore], "[strata] load spec").await?;
-        let data = read_file(client, &spec_ref, filename)
-            .await?
-            .ok_or_else(|| FrontendError::Other(format!("cannot read {filename} from the build's spec directory")))?;
-        let own = read_file(client, &spec_ref, &own_ignore).await?;
-        Ok::<_, FrontendError>((data, own))
+        let mut c3 = client.clone();
+        let (data, own) = tokio::join!(read_file(client, &spec_ref, filename), read_file(&mut c3, &spec_ref, &own_ignore));
+        let data = data?.ok_or_else(|| FrontendError::Other(format!("cannot read {filename} from the build's spec directory")))?;
+        Ok::<_, FrontendError>((data, own?))
     };
     let ctx_read = async {
         let ctx_ref = solve_local(&mut c2, session, "context", &[".dockerignore"], "[strata] load .dockerignore").await?;

@@ -27,6 +27,10 @@ pub enum On {
 pub struct FileOp {
     inputs: Vec<pb::Input>,
     actions: Vec<pb::FileAction>,
+    /// The actions that work on the action before: their `input` is set
+    /// in `finish`, when the number of inputs is final (an input added
+    /// after an action would shift `len(inputs) + n`).
+    on_previous: Vec<usize>,
 }
 
 impl FileOp {
@@ -46,13 +50,16 @@ impl FileOp {
             On::Input(i) => i as i64,
             On::Previous => {
                 assert!(!self.actions.is_empty(), "On::Previous needs an action before");
-                (self.inputs.len() + self.actions.len() - 1) as i64
+                -1
             }
         }
     }
 
     fn push(&mut self, on: On, secondary: i64, action: Action) {
         let input = self.on(on);
+        if matches!(on, On::Previous) {
+            self.on_previous.push(self.actions.len());
+        }
         self.actions.push(pb::FileAction { input, secondary_input: secondary, output: -1, action: Some(action) });
     }
 
@@ -87,6 +94,10 @@ impl FileOp {
     pub fn finish(mut self, platform: Option<pb::Platform>) -> pb::Op {
         // The engine rejects it ("invalid file op with no actions").
         debug_assert!(!self.actions.is_empty(), "a file op with no actions");
+        let n = self.inputs.len();
+        for &a in &self.on_previous {
+            self.actions[a].input = (n + a - 1) as i64;
+        }
         if let Some(last) = self.actions.last_mut() {
             last.output = 0;
         }
@@ -136,5 +147,25 @@ mod tests {
         let idx: Vec<(i64, i64, i64)> = fo.actions.iter().map(|a| (a.input, a.secondary_input, a.output)).collect();
         // scratch; then len(inputs)=1 + action 0; then 1 + action 1
         assert_eq!(idx, [(-1, -1, -1), (1, 0, -1), (2, 0, 0)]);
+    }
+
+    /// An input added after actions (a copy from another source) does not
+    /// shift what `On::Previous` points at: the first build of fused step
+    /// inputs put every copy on the wrong state (npm found no lockfile).
+    #[test]
+    fn previous_survives_inputs_added_later() {
+        let mut f = FileOp::new();
+        let base = f.input(&Output { digest: "sha256:base".into(), index: 0 });
+        let a = f.input(&Output { digest: "sha256:a".into(), index: 0 });
+        f.copy(On::Input(base), a, "/x".into(), "/app/x".into(), None);
+        let b = f.input(&Output { digest: "sha256:b".into(), index: 0 });
+        f.copy(On::Previous, b, "/y".into(), "/app/y".into(), None);
+        let c = f.input(&Output { digest: "sha256:c".into(), index: 0 });
+        f.copy(On::Previous, c, "/z".into(), "/app/z".into(), None);
+        let op = f.finish(None);
+        let Some(pb::op::Op::File(fo)) = op.op else { panic!() };
+        let idx: Vec<(i64, i64, i64)> = fo.actions.iter().map(|a| (a.input, a.secondary_input, a.output)).collect();
+        // 4 inputs: action 1 works on 4 + 0, action 2 on 4 + 1
+        assert_eq!(idx, [(0, 1, -1), (4, 2, -1), (5, 3, 0)]);
     }
 }

@@ -101,6 +101,8 @@ struct Lowering<'a> {
     stages: Vec<Option<StageOut>>,
     context: Option<Output>,
     app_context: Option<Output>,
+    /// The stages the plan's image is built on (its layers).
+    image_chain: Vec<usize>,
 }
 
 /// Lowers the stage `target` (an index into `plan.stages`).
@@ -113,6 +115,7 @@ pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
         stages: vec![None; plan.stages.len()],
         context: None,
         app_context: None,
+        image_chain: plan.base_chain(plan.target),
     };
     let out = l.stage(target).state;
     let definition = l.g.definition(&out, inputs.spec);
@@ -168,11 +171,27 @@ impl Lowering<'_> {
         // builder with compilers and a venv).
         // (Only in stages whose layers are never exported: build steps and
         // the test target; the image's stages keep every copy a layer.)
-        let read_only = stage.name.starts_with("step-") || stage.name == "test";
+        // A stage the image is not built on (the builder's, a step's, the
+        // test target) has no layers anyone pulls: its copies chain, and
+        // consecutive file ops are one (fewer vertices for every build's
+        // cache check). The image's chain is the plan's, not the
+        // request's target, so every target lowers a stage the same way.
+        let builder_only = !self.image_chain.contains(&idx);
+        let read_only = builder_only || stage.name.starts_with("step-") || stage.name == "test";
         let last_run = stage.ops.iter().rposition(|o| matches!(o, Op::Run(_))).filter(|_| read_only);
         let mut layers = vec![state];
-        for (i, op) in stage.ops.iter().enumerate() {
+        let mut i = 0;
+        while i < stage.ops.len() {
+            let op = &stage.ops[i];
+            let is_file = |o: &Op| matches!(o, Op::Copy { .. } | Op::Mkdir { .. });
             match op {
+                _ if builder_only && is_file(op) => {
+                    let run = stage.ops[i..].iter().take_while(|o| is_file(o)).count();
+                    let base = self.merged(&layers);
+                    layers = vec![self.file_ops(&stage.ops[i..i + run], base, &env)];
+                    i += run;
+                    continue;
+                }
                 Op::Copy { .. } if self.inputs.merge && last_run.is_none_or(|r| i > r) => {
                     let layer = self.copy_layer(op);
                     layers.push(layer);
@@ -182,6 +201,7 @@ impl Lowering<'_> {
                     layers = vec![self.op(op, base, &env)];
                 }
             }
+            i += 1;
         }
         let state = self.merged(&layers);
         let result = StageOut { state, env };
@@ -374,6 +394,34 @@ impl Lowering<'_> {
         self.g.add(op, name, lines)
     }
 
+    /// Consecutive copies and mkdirs on `state` as one file op (one
+    /// vertex), named for all of them; a single one as `op` lowers it.
+    fn file_ops(&mut self, ops: &[Op], state: Output, env: &[String]) -> Output {
+        if let [one] = ops {
+            return self.op(one, state, env);
+        }
+        let lines = self.lines(ops[0].span());
+        let mut f = FileOp::new();
+        let base = f.input(&state);
+        for (i, op) in ops.iter().enumerate() {
+            let on = if i == 0 { On::Input(base) } else { On::Previous };
+            match op {
+                Op::Copy { from, src, dest, owner, epoch, .. } => {
+                    let from = self.source(from);
+                    let src_input = f.input(&from);
+                    f.copy_at(on, src_input, src.clone(), dest.clone(), *owner, *epoch);
+                }
+                Op::Mkdir { path, owner, .. } => {
+                    f.mkdir(on, path.clone(), 0o755, *owner);
+                }
+                _ => unreachable!("file_ops takes copies and mkdirs"),
+            }
+        }
+        let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+        let op = f.finish(self.platform());
+        self.g.add(op, &fused_name(&names), lines)
+    }
+
     /// A scratch state holding files strata writes (mkfile), e.g. a layer
     /// group's pins: their content is the consuming op's cache key.
     fn generated(&mut self, files: &[(String, String)]) -> Output {
@@ -558,6 +606,19 @@ impl Lowering<'_> {
     }
 }
 
+/// One name for ops lowered as one vertex: `step a: input x, input y`
+/// when they share the part before `: `, else the names joined.
+fn fused_name(names: &[&str]) -> String {
+    let prefix = names[0].split_once(": ").map(|(p, _)| p);
+    match prefix {
+        Some(p) if names.iter().all(|n| n.split_once(": ").is_some_and(|(q, _)| q == p)) => {
+            let rests: Vec<&str> = names.iter().filter_map(|n| n.split_once(": ").map(|(_, r)| r)).collect();
+            format!("{p}: {}", rests.join(", "))
+        }
+        _ => names.join(", "),
+    }
+}
+
 fn bind_ro(input_idx: usize, target: &str) -> pb::Mount {
     pb::Mount {
         input: input_idx as i64,
@@ -705,6 +766,53 @@ copy = ["app.py", "templates/"]
         assert_eq!(under.inputs.len(), 2, "{under:?}");
         let merges = ops.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))).count();
         assert!(merges >= 2, "the image's layers are still merged");
+    }
+
+    /// A stage the image is not built on: a step's inputs are one file op
+    /// (one vertex for the cache check, not one per input), and such a
+    /// stage lowers to the same ops whatever the target, so the test
+    /// target shares the builder's cache with the runtime.
+    #[test]
+    fn builder_only_file_ops_are_one_vertex_and_the_same_for_every_target() {
+        let src = "version = 1\n[image]\nbase = \"python:3.11\"\n[system]\nbuild-packages = [\"gcc\"]\n[python]\nrequirements = [\"requirements.txt\"]\n[app]\ncopy = [\"app.py\"]\n[[step]]\nname = \"gen\"\nrun = \"ls\"\ninputs = [\"a.py\", \"b.py\", \"conf/\"]\noutputs = [\"out\"]\n[test]\nrun = \"true\"\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        for merge in [false, true] {
+            let plan = crate::plan::build_with(&spec, &[], &crate::plan::PlanEnv { merge, ..Default::default() });
+            let named = BTreeSet::new();
+            let inputs = Inputs::offline(crate::platform::parse("linux/amd64").unwrap(), None, merge);
+            let inputs = Inputs { named_contexts: &named, ..inputs };
+            let def = lower(&plan, &inputs, plan.target).definition;
+            let ops: Vec<pb::Op> = def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect();
+            let digests: Vec<String> = def.def.iter().map(|b| crate::llb::digest_of(b)).collect();
+            let exec = ops.iter().find(|o| matches!(&o.op, Some(pb::op::Op::Exec(e)) if e.meta.as_ref().unwrap().args[2] == "ls")).unwrap();
+            let under = &ops[digests.iter().position(|d| *d == exec.inputs[0].digest).unwrap()];
+            let Some(pb::op::Op::File(f)) = &under.op else { panic!("the step runs on {:?}", under.op) };
+            let dests: Vec<String> = f
+                .actions
+                .iter()
+                .filter_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Copy(c)) => Some(c.dest.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(dests.len(), 3, "merge {merge}: the three inputs in one file op: {dests:?}");
+            let name = &def
+                .metadata
+                .iter()
+                .find(|(d, _)| **d == digests[digests.iter().position(|d| *d == exec.inputs[0].digest).unwrap()])
+                .unwrap()
+                .1
+                .description["llb.customname"];
+            assert_eq!(name, "step gen: input a.py, input b.py, input conf/", "merge {merge}");
+            // the builder lowers the same for the runtime and the test target
+            let test = plan.stage_named("test").unwrap();
+            let tdef = lower(&plan, &inputs, test).definition;
+            let builder = lower(&plan, &inputs, plan.stage_named("builder").unwrap()).definition;
+            let tdigests: BTreeSet<String> = tdef.def.iter().map(|b| crate::llb::digest_of(b)).collect();
+            for b in &builder.def[..builder.def.len() - 1] {
+                assert!(tdigests.contains(&crate::llb::digest_of(b)), "merge {merge}: a builder op the test target lowers otherwise");
+            }
+        }
     }
 
     /// The deps stage replaced by a deps image: no exec of the deps or the
