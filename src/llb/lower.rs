@@ -869,7 +869,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:70eeb00960d2e066c5a6e747a0c408f729b199912765bd7ff34a85e8d558ef15";
+    const GOLDEN: &str = "sha256:88fb9894f9ee0e151a2141e8d7f2f0dc89d5234a8c19bd61e4705c8e09ebd893";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

@@ -491,6 +491,30 @@ exclude = ["**/__pycache__"]
         );
     }
 
+    /// The runtime's, the builder's and a step's package installs run in
+    /// parallel: each has caches of its own, so none waits for another's
+    /// locked cache; the linked-libraries install shares the runtime's (it
+    /// runs after the runtime's packages anyway).
+    #[test]
+    fn package_installs_of_parallel_branches_do_not_share_a_locked_cache() {
+        let p = plan(&(WEB.to_string() + "[[step]]\nname = \"assets\"\nrun = \"true\"\npackages = [\"nodejs\"]\noutputs = [\"dist\"]\n"));
+        let ids = |name: &str| -> Vec<String> {
+            let op = p.stages.iter().flat_map(|s| &s.ops).find(|o| o.name().starts_with(name)).unwrap_or_else(|| panic!("{name}"));
+            let Op::Run(r) = op else { panic!("{name} is a command") };
+            r.mounts.iter().filter_map(|m| if let Mount::Cache { id, .. } = m { Some(id.clone()) } else { None }).collect()
+        };
+        let (rt, b, step, linked) = (
+            ids("system: apt-get install libpq5"),
+            ids("system: apt-get install gcc"),
+            ids("system: apt-get install nodejs"),
+            ids("system: the OS libraries the venv links"),
+        );
+        assert_eq!(rt, ["strata-apt-cache-python_3.11-runtime", "strata-apt-lists-python_3.11-runtime"]);
+        assert_eq!(b, ["strata-apt-cache-python_3.11-builder", "strata-apt-lists-python_3.11-builder"]);
+        assert_eq!(step, ["strata-apt-cache-python_3.11-step-assets", "strata-apt-lists-python_3.11-step-assets"]);
+        assert_eq!(linked, rt);
+    }
+
     /// The runtime installs what the venv's native code links, from a
     /// list the builder writes after the install, when the builder has
     /// more than the base (build packages, a builder image); not when the

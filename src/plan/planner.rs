@@ -140,10 +140,10 @@ impl<'a> Planner<'a> {
         for group in &spec.system.layers {
             let names: Vec<&str> = group.iter().map(|p| p.value.as_str()).collect();
             pkgs.retain(|p| !names.contains(p));
-            ops.push(install_packages(spec, &names, &self.base, list_span(group)));
+            ops.push(install_packages(spec, &names, &self.base, "runtime", list_span(group)));
         }
         if !pkgs.is_empty() {
-            ops.push(install_packages(spec, &pkgs, &self.base, list_span(&spec.system.packages)));
+            ops.push(install_packages(spec, &pkgs, &self.base, "runtime", list_span(&spec.system.packages)));
         }
         if pinned_tini {
             ops.push(install_pinned_tini(spec.image.init_span.clone()));
@@ -156,7 +156,7 @@ impl<'a> Planner<'a> {
     fn r(&mut self) {
         let Some(rl) = &self.spec.r else { return };
         let rpkgs: Vec<&str> = rl.packages.iter().map(|p| p.value.as_str()).collect();
-        let install = install_packages(self.spec, &rpkgs, &self.base, list_span(&rl.packages));
+        let install = install_packages(self.spec, &rpkgs, &self.base, "runtime", list_span(&rl.packages));
         let r_os = self.stage("r-os", StageBase::Stage(self.runtime_base), vec![install], "OS packages + R");
         self.runtime_base = r_os;
         if !rl.cran.is_empty() {
@@ -179,7 +179,7 @@ impl<'a> Planner<'a> {
         let mut ops = Vec::new();
         if !spec.system.build_packages.is_empty() {
             let bp: Vec<&str> = spec.system.build_packages.iter().map(|p| p.value.as_str()).collect();
-            ops.push(install_packages(spec, &bp, &self.builder_ref, list_span(&spec.system.build_packages)));
+            ops.push(install_packages(spec, &bp, &self.builder_ref, "builder", list_span(&spec.system.build_packages)));
         }
         let from = StageBase::Image(self.builder_ref.clone());
         self.builder_tools = Some(self.stage("builder-base", from, ops, "builder image + build packages"));
@@ -340,7 +340,8 @@ impl<'a> Planner<'a> {
             let first = s.after.first().filter(|a| !own_packages(&a.value)).and_then(|a| self.step_results.get(&a.value).copied());
             let (from, skip) = if !s.packages.is_empty() {
                 let pkgs: Vec<&str> = s.packages.iter().map(|p| p.value.as_str()).collect();
-                let install = install_packages(self.spec, &pkgs, &self.builder_ref, list_span(&s.packages));
+                let install =
+                    install_packages(self.spec, &pkgs, &self.builder_ref, &format!("step-{}", s.name.value), list_span(&s.packages));
                 let from = StageBase::Image(self.builder_ref.clone());
                 let os = self.stage(&format!("step-{}-os", s.name.value), from, vec![install], "builder image + the step's packages");
                 (StageBase::Stage(os), 0)
@@ -496,7 +497,7 @@ impl<'a> Planner<'a> {
                 // library that needs one (libpq5, libgl1), so install them.
                 if !spec.system.packages.is_empty() {
                     let rt: Vec<&str> = spec.system.packages.iter().map(|p| p.value.as_str()).collect();
-                    ops.push(install_packages(spec, &rt, &self.builder_ref, list_span(&spec.system.packages)));
+                    ops.push(install_packages(spec, &rt, &self.builder_ref, "builder", list_span(&spec.system.packages)));
                 }
                 if !t.requirements.is_empty() {
                     for r in &t.requirements {

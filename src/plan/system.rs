@@ -138,7 +138,7 @@ pub(super) fn install_linked(spec: &Spec, image: &str, scan: usize, span: Span) 
          if [ -n \"$need\" ]; then echo \"strata: installing$need, which the venv's native code links\"; {}; fi",
         apt_install("$need")
     );
-    let mut mounts = cache_mounts("apt", spec, image).0;
+    let mut mounts = package_caches(cache_mounts("apt", spec, image).0, "runtime");
     mounts.push(Mount::Files {
         target: LINKED_MOUNT.into(),
         from: FileSource::Stage(scan),
@@ -168,7 +168,26 @@ pub(super) fn tini_path(m: Manager) -> &'static str {
     }
 }
 
-pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, span: Span) -> Op {
+/// The package manager's caches of one install `role` (`runtime`,
+/// `builder`, `step-NAME`): the preset ids get the role, so the runtime's,
+/// the builder's and each step's installs, which run in parallel, do not
+/// wait for each other's `sharing=locked` cache (Django's cold build: the
+/// runtime's libpq5 and a step's nodejs waited 30 s behind the builder's
+/// compilers). Each role keeps its own lists and downloads, warm for the
+/// next build of that role; a `[caches.apt]` table's own id is kept.
+fn package_caches(mounts: Vec<Mount>, role: &str) -> Vec<Mount> {
+    mounts
+        .into_iter()
+        .map(|m| match m {
+            Mount::Cache { target, id, sharing, owner, mode } if id.starts_with("strata-") => {
+                Mount::Cache { target, id: format!("{id}-{role}"), sharing, owner, mode }
+            }
+            other => other,
+        })
+        .collect()
+}
+
+pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, role: &str, span: Span) -> Op {
     // Package names were validated to be plain names, so joining them into
     // the script cannot inject shell syntax.
     let list = pkgs.join(" ");
@@ -199,7 +218,7 @@ pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, span: Sp
             "dnf",
         ),
     };
-    run(format!("system: {tool} install {list}"), script, mounts, env, span)
+    run(format!("system: {tool} install {list}"), script, package_caches(mounts, role), env, span)
 }
 
 /// Creates the runtime user without relying on useradd/adduser, which
