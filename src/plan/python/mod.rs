@@ -690,8 +690,9 @@ pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTre
     )
 }
 
-/// Where `project_build_install` builds the wheels: a tmpfs, so nothing of
-/// them is in the layer.
+/// Where `project_build_install` builds the wheels (`wheels/`) and where
+/// the build's temporary files go (`tmp/`, `TMPDIR`): a tmpfs, so nothing
+/// of them is in the command's diff, which is the image's layer.
 pub const BUILT_MOUNT: &str = "/tmp/strata-built";
 
 /// The project's wheels built (see `wheel_builds`) and installed into the
@@ -700,26 +701,28 @@ pub const BUILT_MOUNT: &str = "/tmp/strata-built";
 /// not a build and an install. Without `with_deps` the venv may be the
 /// empty one (the dependencies are in the runtime's venv already).
 pub(super) fn project_build_install(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>, with_deps: bool) -> Op {
-    let WheelBuilds { build, mut mounts, env, flags: quoted } = wheel_builds(py, spec, image, files, BUILT_MOUNT);
+    let out = format!("{BUILT_MOUNT}/wheels");
+    let WheelBuilds { build, mut mounts, mut env, flags: quoted } = wheel_builds(py, spec, image, files, &out);
     mounts.push(Mount::Tmpfs { target: BUILT_MOUNT.into() });
+    env.push(("TMPDIR".into(), format!("{BUILT_MOUNT}/tmp")));
     let venv = shell_quote(&py.venv);
     let deps = if with_deps { String::new() } else { " --no-deps".to_string() };
     let install = match py.installer.value {
         Installer::Uv => words(&[
             format!("{UV_HOME}/bin/uv pip install -q --python {venv}/bin/python{deps}{}", compile_flag(py)),
             quoted.join(" "),
-            format!("{BUILT_MOUNT}/*.whl"),
+            format!("{out}/*.whl"),
         ]),
         Installer::Pip => words(&[
             format!("{PIP_HOME}/bin/python -m pip --python {venv}/bin/python install -q{deps}{}", compile_flag(py)),
             quoted.join(" "),
-            format!("{BUILT_MOUNT}/*.whl"),
+            format!("{out}/*.whl"),
         ]),
     };
     let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
     run(
         format!("python: install {name} into {} (built from the app's files)", py.venv),
-        format!("set -e; {}; {install}{}", build.join("; "), venv_cleanup(py)),
+        format!("set -e; mkdir -p {BUILT_MOUNT}/tmp; {}; {install}{}", build.join("; "), venv_cleanup(py)),
         mounts,
         env,
         py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
