@@ -163,22 +163,17 @@ impl Lowering<'_> {
                 (s.state, s.env)
             }
         };
-        // With MergeOp, the copies after the stage's last command are layers
-        // of their own on scratch (the image's app layers, independent of
-        // what is below). Copies a command runs on (a step's inputs) chain
-        // as plain file ops: the command needs the whole filesystem, and a
-        // merge under it would be materialized on every re-run (2 s on a
-        // builder with compilers and a venv).
-        // (Only in stages whose layers are never exported: build steps and
-        // the test target; the image's stages keep every copy a layer.)
-        // A stage the image is not built on (the builder's, a step's, the
-        // test target) has no layers anyone pulls: its copies chain, and
+        // With MergeOp, the copies of a stage the image is built on are
+        // layers of their own on scratch (the image's app layers,
+        // independent of what is below). A stage the image is not built on
+        // (the builder's, a step's, the test target) has no layers anyone
+        // pulls: its copies chain as plain file ops (a command on them needs
+        // the whole filesystem, and a merge under it would be materialized
+        // on every re-run: 2 s on a builder with compilers and a venv), and
         // consecutive file ops are one (fewer vertices for every build's
-        // cache check). The image's chain is the plan's, not the
-        // request's target, so every target lowers a stage the same way.
+        // cache check). The image's chain is the plan's, not the request's
+        // target, so every target lowers a stage the same way.
         let builder_only = !self.image_chain.contains(&idx);
-        let read_only = builder_only || stage.name.starts_with("step-") || stage.name == "test";
-        let last_run = stage.ops.iter().rposition(|o| matches!(o, Op::Run(_))).filter(|_| read_only);
         let mut layers = vec![state];
         let mut i = 0;
         while i < stage.ops.len() {
@@ -192,7 +187,7 @@ impl Lowering<'_> {
                     i += run;
                     continue;
                 }
-                Op::Copy { .. } if self.inputs.merge && last_run.is_none_or(|r| i > r) => {
+                Op::Copy { .. } if self.inputs.merge => {
                     let layer = self.copy_layer(op);
                     layers.push(layer);
                 }
