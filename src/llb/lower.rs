@@ -178,12 +178,11 @@ impl Lowering<'_> {
         let mut i = 0;
         while i < stage.ops.len() {
             let op = &stage.ops[i];
-            let is_file = |o: &Op| matches!(o, Op::Copy { .. } | Op::Mkdir { .. });
             match op {
                 _ if builder_only && is_file(op) => {
                     let run = stage.ops[i..].iter().take_while(|o| is_file(o)).count();
                     let base = self.merged(&layers);
-                    layers = vec![self.file_ops(&stage.ops[i..i + run], base, &env)];
+                    layers = vec![self.file_ops(&stage.ops[i..i + run], base)];
                     i += run;
                     continue;
                 }
@@ -389,12 +388,9 @@ impl Lowering<'_> {
         self.g.add(op, name, lines)
     }
 
-    /// Consecutive copies and mkdirs on `state` as one file op (one
-    /// vertex), named for all of them; a single one as `op` lowers it.
-    fn file_ops(&mut self, ops: &[Op], state: Output, env: &[String]) -> Output {
-        if let [one] = ops {
-            return self.op(one, state, env);
-        }
+    /// Copies and mkdirs on `state` as one file op (one vertex), named for
+    /// all of them: one op alone, or a run of them in a builder-only stage.
+    fn file_ops(&mut self, ops: &[Op], state: Output) -> Output {
         let lines = self.lines(ops[0].span());
         let mut f = FileOp::new();
         let base = f.input(&state);
@@ -558,15 +554,7 @@ impl Lowering<'_> {
                 };
                 self.g.add_with(op, &r.name, lines, ignore)
             }
-            Op::Copy { name, from, src, dest, owner, epoch, .. } => {
-                let from = self.source(from);
-                let mut f = FileOp::new();
-                let base = f.input(&state);
-                let src_input = f.input(&from);
-                f.copy_at(On::Input(base), src_input, src.clone(), dest.clone(), *owner, *epoch);
-                let op = f.finish(self.platform());
-                self.g.add(op, name, lines)
-            }
+            Op::Copy { .. } | Op::Mkdir { .. } => self.file_ops(std::slice::from_ref(op), state),
             Op::Merge { name, layers, .. } => {
                 let mut parts = vec![state];
                 for layer in layers {
@@ -590,15 +578,12 @@ impl Lowering<'_> {
                 };
                 self.g.add(op, name, lines)
             }
-            Op::Mkdir { name, path, owner, .. } => {
-                let mut f = FileOp::new();
-                let base = f.input(&state);
-                f.mkdir(On::Input(base), path.clone(), 0o755, *owner);
-                let op = f.finish(self.platform());
-                self.g.add(op, name, lines)
-            }
         }
     }
+}
+
+fn is_file(op: &Op) -> bool {
+    matches!(op, Op::Copy { .. } | Op::Mkdir { .. })
 }
 
 /// One name for ops lowered as one vertex: `step a: input x, input y`
@@ -791,13 +776,7 @@ copy = ["app.py", "templates/"]
                 })
                 .collect();
             assert_eq!(dests.len(), 3, "merge {merge}: the three inputs in one file op: {dests:?}");
-            let name = &def
-                .metadata
-                .iter()
-                .find(|(d, _)| **d == digests[digests.iter().position(|d| *d == exec.inputs[0].digest).unwrap()])
-                .unwrap()
-                .1
-                .description["llb.customname"];
+            let name = &def.metadata[&exec.inputs[0].digest].description["llb.customname"];
             assert_eq!(name, "step gen: input a.py, input b.py, input conf/", "merge {merge}");
             // the builder lowers the same for the runtime and the test target
             let test = plan.stage_named("test").unwrap();
