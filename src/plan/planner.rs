@@ -312,11 +312,10 @@ impl<'a> Planner<'a> {
                 // the runtime's project layer.
                 let on = if with_deps { installed } else { skel };
                 let op = python::project_build_install(py, spec, &self.builder_ref, files, with_deps);
-                let name = op.name().to_string();
+                let (name, span) = (op.name().to_string(), op.span().clone());
                 let built =
                     self.stage("py-project", StageBase::Stage(on), vec![op], "the project installed (builder only; its diff is a layer)");
                 let layers = vec![MergeLayer { lower: on, upper: built, name: name.clone() }];
-                let span = py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone());
                 self.project = Some(Op::Merge { name, layers, span });
             } else {
                 let op = python::project_wheels(py, spec, &self.builder_ref, files);

@@ -643,6 +643,18 @@ fn project_dirs(py: &Python, files: &BTreeMap<String, Vec<u8>>, root: &str) -> V
     vec![root]
 }
 
+/// What the project's install ops are called: the uv workspace member
+/// `package`, else "the project".
+fn project_name(py: &Python) -> String {
+    py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into())
+}
+
+/// Where the project's install ops point in the spec: `pyproject`, else
+/// the `[python]` table.
+fn project_span(py: &Python) -> crate::spec::Span {
+    py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone())
+}
+
 /// `wheel_builds`' commands, with what they need.
 struct WheelBuilds {
     build: Vec<String>,
@@ -680,13 +692,13 @@ fn wheel_builds(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, 
 /// already.
 pub(super) fn project_wheels(py: &Python, spec: &Spec, image: &str, files: &BTreeMap<String, Vec<u8>>) -> Op {
     let WheelBuilds { build, mounts, env, .. } = wheel_builds(py, spec, image, files, PROJECT_OUT);
-    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    let name = project_name(py);
     run(
         format!("python: build {name} as a wheel"),
         format!("set -e; mkdir -p {PROJECT_OUT}; {}", build.join("; ")),
         mounts,
         env,
-        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+        project_span(py),
     )
 }
 
@@ -705,27 +717,17 @@ pub(super) fn project_build_install(py: &Python, spec: &Spec, image: &str, files
     let WheelBuilds { build, mut mounts, mut env, flags: quoted } = wheel_builds(py, spec, image, files, &out);
     mounts.push(Mount::Tmpfs { target: BUILT_MOUNT.into() });
     env.push(("TMPDIR".into(), format!("{BUILT_MOUNT}/tmp")));
-    let venv = shell_quote(&py.venv);
-    let deps = if with_deps { String::new() } else { " --no-deps".to_string() };
-    let install = match py.installer.value {
-        Installer::Uv => words(&[
-            format!("{UV_HOME}/bin/uv pip install -q --python {venv}/bin/python{deps}{}", compile_flag(py)),
-            quoted.join(" "),
-            format!("{out}/*.whl"),
-        ]),
-        Installer::Pip => words(&[
-            format!("{PIP_HOME}/bin/python -m pip --python {venv}/bin/python install -q{deps}{}", compile_flag(py)),
-            quoted.join(" "),
-            format!("{out}/*.whl"),
-        ]),
-    };
-    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
+    let deps = if with_deps { "" } else { " --no-deps" };
+    // (installer_cmd's uv command is quiet already)
+    let quiet = if py.installer.value == Installer::Pip { " -q" } else { "" };
+    let install = words(&[format!("{}{quiet}{deps}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), format!("{out}/*.whl")]);
+    let name = project_name(py);
     run(
         format!("python: install {name} into {} (built from the app's files)", py.venv),
         format!("set -e; mkdir -p {BUILT_MOUNT}/tmp; {}; {install}{}", build.join("; "), venv_cleanup(py)),
         mounts,
         env,
-        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
+        project_span(py),
     )
 }
 
@@ -767,14 +769,8 @@ pub(super) fn project_install(py: &Python, wheels: usize, tool: usize, with_deps
             )
         }
     };
-    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
-    run(
-        format!("python: install {name} into {}", py.venv),
-        script + &venv_cleanup(py),
-        mounts,
-        env,
-        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
-    )
+    let name = project_name(py);
+    run(format!("python: install {name} into {}", py.venv), script + &venv_cleanup(py), mounts, env, project_span(py))
 }
 
 /// Installs the project editable into the runtime's venv, on top of the
@@ -830,14 +826,8 @@ pub(super) fn editable_install(py: &Python, spec: &Spec, image: &str, tool: usiz
         }
     };
     env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
-    let name = py.package.as_ref().map(|p| p.value.clone()).unwrap_or_else(|| "the project".into());
-    run(
-        format!("python: install {name} editable ({dir})"),
-        script + &venv_cleanup(py),
-        mounts,
-        env,
-        py.pyproject.as_ref().map(|p| p.span.clone()).unwrap_or(py.span.clone()),
-    )
+    let name = project_name(py);
+    run(format!("python: install {name} editable ({dir})"), script + &venv_cleanup(py), mounts, env, project_span(py))
 }
 
 pub(super) fn dev_install(py: &Python, t: &TestSpec, spec: &Spec, image: &str) -> Op {
