@@ -10,7 +10,9 @@ The Dockerfiles are bench/projects/<name>.Dockerfile. Dependencies come from
 PyPI (and npm), through cache mounts on both sides.
 
 Scenarios: cold (--no-cache), no change, code edit (a module of the app
-edited), and the image size. Times are medians of --rounds rounds.
+edited), and the image size. Times are medians of --rounds rounds; within
+a scenario the two tools take turns (the order alternates by round), so
+both are measured in the same engine state.
 
     python3 bench/projects.py [--rounds N] [--only NAME] [--json out.json]
 
@@ -82,18 +84,25 @@ def prepare(name, tool, tmp):
     return work
 
 
-def run(name, tool, tmp, rounds):
-    work = prepare(name, tool, tmp)
-    out = {}
+def run(name, tmp, rounds):
+    """Both tools, round by round, in alternating order: each scenario's
+    rounds see the same engine state on both sides (every --no-cache build
+    adds cache records that slow the next lookups a little)."""
+    tools = ("dockerfile", "strata")
+    work = {tool: prepare(name, tool, tmp) for tool in tools}
+    out = {tool: {} for tool in tools}
     for scenario in SCENARIOS:
-        times = []
+        times = {tool: [] for tool in tools}
         for r in range(rounds):
-            if scenario == "code edit":
-                with open(os.path.join(work, PROJECTS[name][1]), "a") as f:
-                    f.write(f"\n# edit {time.time_ns()}-{r}\n")
-            times.append(build(tool, work, name, scenario == "cold"))
-        out[scenario] = statistics.median(times)
-    out["image_bytes"] = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", f"strata-bench/{name}-{tool}").stdout.strip())
+            for tool in tools if r % 2 == 0 else tools[::-1]:
+                if scenario == "code edit":
+                    with open(os.path.join(work[tool], PROJECTS[name][1]), "a") as f:
+                        f.write(f"\n# edit {time.time_ns()}-{r}\n")
+                times[tool].append(build(tool, work[tool], name, scenario == "cold"))
+        for tool in tools:
+            out[tool][scenario] = statistics.median(times[tool])
+    for tool in tools:
+        out[tool]["image_bytes"] = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", f"strata-bench/{name}-{tool}").stdout.strip())
     return out
 
 
@@ -110,7 +119,7 @@ def main():
         for name in PROJECTS:
             if a.only and name != a.only:
                 continue
-            results[name] = {tool: run(name, tool, tmp, a.rounds) for tool in ("dockerfile", "strata")}
+            results[name] = run(name, tmp, a.rounds)
     print(f"engine: Docker {engine}; median of {a.rounds} round(s); strata from `strata init`, unedited\n")
     print(f"{'project':14} {'scenario':10} | {'Dockerfile':>10} | {'strata':>10} | ratio | strata - Dockerfile")
     for name, r in results.items():
