@@ -239,8 +239,8 @@ fn stage(plan: &Plan, idx: usize, is_target: bool, gen: &mut usize) -> String {
                 let _ = writeln!(out, "{}", json_args(&[src.clone(), dest.clone()]));
             }
             Op::Mkdir { name, path, owner, .. } => {
-                // The FileOp chowns the directory even when the base image
-                // has it already (Debian's /srv, say).
+                // A root workdir, or a directory of strata's (the user's
+                // workdir is made by the user's command).
                 let _ = writeln!(out, "# {name}");
                 let chown = owner.map(|Owner { uid: u, gid: g }| format!(" && chown {u}:{g} {}", shell_quote(path))).unwrap_or_default();
                 let _ = writeln!(out, "RUN mkdir -p {}{chown}", shell_quote(path));

@@ -843,7 +843,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:88fb9894f9ee0e151a2141e8d7f2f0dc89d5234a8c19bd61e4705c8e09ebd893";
+    const GOLDEN: &str = "sha256:8b084b9ccb3ca628529a8a317603da2832748b4a8daa00941049eb4b62dc8f7e";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

@@ -482,13 +482,30 @@ exclude = ["**/__pycache__"]
             [
                 "system: apt-get install libpq5",
                 "system: the OS libraries the venv links",
-                "user: create app (1000:1000)",
-                "workdir: /app",
+                "user: create app (1000:1000), workdir /app",
                 "python: venv /opt/venv",
                 "app: copy app.py",
                 "app: copy templates/"
             ]
         );
+    }
+
+    /// The user's command makes the workdir the user's, also when the base
+    /// has it (a FileOp mkdir leaves that one root's): each missing part
+    /// is created with the user's ids; as root, the workdir is a mkdir.
+    #[test]
+    fn the_user_command_owns_the_workdir_even_when_the_base_has_it() {
+        let stage = |p: &Plan, n: &str| p.stages.iter().position(|s| s.name == n).unwrap();
+        let p = plan(&WEB.replace("entrypoint = ", "workdir = \"/srv/my app\"\nentrypoint = "));
+        let deps = &p.stages[stage(&p, "deps")];
+        let Op::Run(r) = &deps.ops[0] else { panic!("the user command first: {:?}", deps.ops[0].name()) };
+        let script = &r.script;
+        assert!(script.contains("for d in /srv '/srv/my app'; do [ -d \"$d\" ] || { mkdir \"$d\"; chown 1000:1000 \"$d\";"), "{script}");
+        assert!(script.contains("done; chown 1000:1000 '/srv/my app';"), "{script}");
+        assert!(!deps.ops.iter().any(|o| matches!(o, Op::Mkdir { .. })), "no mkdir besides the command");
+        let root = plan(&WEB.replace("entrypoint = ", "user = \"root\"\nentrypoint = "));
+        let deps = &root.stages[stage(&root, "deps")];
+        assert!(matches!(&deps.ops[0], Op::Mkdir { path, owner: None, .. } if path == "/app"), "{:?}", deps.ops[0].name());
     }
 
     /// The runtime's, the builder's and a step's package installs run in

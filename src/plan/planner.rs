@@ -362,17 +362,28 @@ impl<'a> Planner<'a> {
     fn deps(&mut self) {
         let image = &self.spec.image;
         let mut ops = Vec::new();
-        if let User::Named { name, uid, gid } = &image.user.value {
-            let script = create_user_script(name, *uid, *gid);
-            ops.push(run(format!("user: create {name} ({uid}:{gid})"), script, vec![], vec![], image.user.span.clone()));
-        }
         let workdir = self.workdir.clone();
-        ops.push(Op::Mkdir {
-            name: format!("workdir: {workdir}"),
-            path: workdir.clone(),
-            owner: self.owner,
-            span: image.workdir.span.clone(),
-        });
+        match &image.user.value {
+            // One command creates the user and its workdir: a FileOp mkdir
+            // leaves a directory the base has already (Debian's /srv) owned
+            // by root, and it would be a vertex and a layer of its own.
+            User::Named { name, uid, gid } => {
+                let script = create_user_script(name, *uid, *gid, &workdir);
+                ops.push(run(
+                    format!("user: create {name} ({uid}:{gid}), workdir {workdir}"),
+                    script,
+                    vec![],
+                    vec![],
+                    image.user.span.clone(),
+                ));
+            }
+            User::Root => ops.push(Op::Mkdir {
+                name: format!("workdir: {workdir}"),
+                path: workdir.clone(),
+                owner: self.owner,
+                span: image.workdir.span.clone(),
+            }),
+        }
         self.config = ConfigPatch {
             env: image.env.clone(),
             path_prepend: vec![],

@@ -224,16 +224,31 @@ pub(super) fn install_packages(spec: &Spec, pkgs: &[&str], image: &str, role: &s
 /// Creates the runtime user without relying on useradd/adduser, which
 /// minimal and busybox images lack: append to /etc/passwd and /etc/group
 /// unless the user already exists.
-pub(super) fn create_user_script(name: &str, uid: u32, gid: u32) -> String {
+pub(super) fn create_user_script(name: &str, uid: u32, gid: u32, workdir: &str) -> String {
     // What it writes gets mtime 0, so the layer is the same bytes when it
     // re-runs on a new base (a base bump); what exists is left alone. /etc
     // itself: the engine makes mount points for /etc/hosts and resolv.conf
-    // in every command, which dates it.
+    // in every command, which dates it. The workdir: each missing part is
+    // created with the user's ids and mtime 0 (as a FileOp mkdir makes
+    // it), and the workdir itself is the user's even when the base has it.
+    let mut parts = Vec::new();
+    let mut at = String::new();
+    for c in workdir.split('/').filter(|c| !c.is_empty()) {
+        at = format!("{at}/{c}");
+        parts.push(shell_quote(&at));
+    }
+    let workdir_part = match parts.last() {
+        Some(dir) => format!(
+            "for d in {}; do [ -d \"$d\" ] || {{ mkdir \"$d\"; chown {uid}:{gid} \"$d\"; touch -t $t \"$d\"; }}; done; chown {uid}:{gid} {dir}; ",
+            parts.join(" ")
+        ),
+        None => String::new(),
+    };
     format!(
         "set -e; t=197001010000.00; \
          grep -q '^{name}:' /etc/group || {{ echo '{name}:x:{gid}:' >> /etc/group; touch -t $t /etc/group; }}; \
          grep -q '^{name}:' /etc/passwd || {{ echo '{name}:x:{uid}:{gid}::/home/{name}:/bin/sh' >> /etc/passwd; touch -t $t /etc/passwd; }}; \
          [ -d /home/{name} ] || {{ mkdir -p /home/{name}; touch -t $t /home /home/{name}; }}; chown {uid}:{gid} /home/{name}; \
-         touch -t $t /etc"
+         {workdir_part}touch -t $t /etc"
     )
 }

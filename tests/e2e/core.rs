@@ -19,8 +19,20 @@ fn hello_example_builds_and_runs() {
     assert_eq!(p.inspect("{{json .Config.Entrypoint}}"), r#"["sh","/app/hello.sh"]"#);
     assert!(p.inspect("{{json .Config.Env}}").contains("GREETING=hello from strata"));
     assert_eq!(p.inspect("{{index .Config.Labels \"org.opencontainers.image.title\"}}"), "hello");
-    // base layer + user + workdir + one layer per copy entry
-    assert_eq!(p.inspect("{{len .RootFS.Layers}}"), "5");
+    // base layer + user and workdir (one command) + one layer per copy entry
+    assert_eq!(p.inspect("{{len .RootFS.Layers}}"), "4");
+}
+
+/// Debian's base has /srv (root's): the workdir is still the user's, on
+/// every lane. (A FileOp mkdir left it root's where no merged app layer
+/// recreated it: the linear chain, or a spec that copies nothing there.)
+#[test]
+fn a_workdir_the_base_has_is_the_users() {
+    gate!();
+    let p = Project::empty("srv-workdir");
+    p.write("strata.toml", "# syntax=strata:dev\nversion = 1\n[args]\nBASE = \"python:3.11-slim\"\n[image]\nbase = \"${BASE}\"\nworkdir = \"/srv\"\nentrypoint = [\"sh\"]\n");
+    p.build(&["--build-arg", PY]).assert_ok();
+    assert_eq!(p.run("sh", &["-c", "stat -c %u:%g /srv; touch /srv/x && echo writable"]), "1000:1000\nwritable");
 }
 
 #[test]

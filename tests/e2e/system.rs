@@ -92,9 +92,10 @@ fn dnf_manager_end_to_end_with_a_local_rpm_repository() {
     let have = docker().args(["image", "inspect", base]).output().map(|o| o.status.success()).unwrap_or(false);
     assert!(have, "{base} missing: run scripts/base-images.sh");
     let p = Project::from_example("hello");
-    // A step with the dnf cache mounted by its id shows what the installs
-    // left in it (dnf keeps the repository metadata there).
-    let meta = "[caches.dnf-cache]\ntarget = \"/var/cache/dnf\"\nid = \"strata-dnf-strata-test_dnf_latest\"\nsharing = \"locked\"\n\
+    // A step with the runtime install's dnf cache mounted by its id shows
+    // what the install left in it (dnf keeps the repository metadata
+    // there). Caches are per install role (-runtime, -builder).
+    let meta = "[caches.dnf-cache]\ntarget = \"/var/cache/dnf\"\nid = \"strata-dnf-strata-test_dnf_latest-runtime\"\nsharing = \"locked\"\n\
                 [[step]]\nname = \"meta\"\nrun = \"find /var/cache/dnf -name '*.solv' | wc -l > meta.txt\"\ncaches = [\"dnf-cache\"]\noutputs = [\"meta.txt\"]\nafter = [\"native\"]\n";
     let run_id = nonce();
     let spec = |pkgs: &str| manager_spec(base, "dnf", pkgs, "strata-build", "/usr/share", meta, run_id);
