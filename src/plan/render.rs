@@ -6,13 +6,7 @@ use super::{FileSource, Mount, Op, Plan, StageBase};
 /// What an op's cache key depends on besides the layer below it: the
 /// command, the files it reads, where it copies from.
 fn key_inputs(p: &Plan, op: &Op) -> Vec<String> {
-    let source = |f: &FileSource| match f {
-        FileSource::Context => "context".to_string(),
-        FileSource::App => "context (app)".to_string(),
-        FileSource::Named(n) => format!("context {n}"),
-        FileSource::Stage(i) => format!("stage {}", p.stages[*i].name),
-        FileSource::Pinned(f) => format!("pinned {}", f.filename),
-    };
+    let source = |f: &FileSource| source_text(p, f);
     match op {
         Op::Run(r) => {
             let mut k = vec!["command".to_string()];
@@ -34,12 +28,23 @@ fn key_inputs(p: &Plan, op: &Op) -> Vec<String> {
     }
 }
 
-fn mount_text(m: &Mount) -> String {
+/// Where a copy or a mount reads from, by name.
+fn source_text(p: &Plan, f: &FileSource) -> String {
+    match f {
+        FileSource::Context => "context".to_string(),
+        FileSource::App => "context (app)".to_string(),
+        FileSource::Named(n) => format!("context {n}"),
+        FileSource::Stage(i) => format!("stage {}", p.stages[*i].name),
+        FileSource::Pinned(f) => format!("pinned {}", f.filename),
+    }
+}
+
+fn mount_text(p: &Plan, m: &Mount) -> String {
     match m {
         Mount::Cache { target, id, sharing, .. } => format!("cache {target} (id={id}, {sharing:?})"),
         Mount::Files { target, paths, .. } => format!("files {target} <- {}", paths.join(", ")),
         Mount::Source { target, from, writable } => {
-            format!("source {target} <- {from:?}{}", if *writable { " (writable, discarded)" } else { "" })
+            format!("source {target} <- {}{}", source_text(p, from), if *writable { " (writable, discarded)" } else { "" })
         }
         Mount::Secret { id } => format!("secret /run/secrets/{id}"),
         Mount::Tmpfs { target } => format!("tmpfs {target}"),
@@ -81,7 +86,7 @@ fn render(p: &Plan, target: usize, detail: bool) -> String {
             }
             if let Op::Run(r) = op {
                 for m in &r.mounts {
-                    s.push_str(&format!("      mount {}\n", mount_text(m)));
+                    s.push_str(&format!("      mount {}\n", mount_text(p, m)));
                 }
             }
             if detail {
@@ -122,7 +127,7 @@ pub fn json(p: &Plan, target: usize) -> serde_json::Value {
                         Op::Merge { .. } => "merge",
                     };
                     let mounts: Vec<String> = match op {
-                        Op::Run(r) => r.mounts.iter().map(mount_text).collect(),
+                        Op::Run(r) => r.mounts.iter().map(|m| mount_text(p, m)).collect(),
                         _ => vec![],
                     };
                     json!({"kind": kind, "name": op.name(), "key": key_inputs(p, op), "mounts": mounts})
