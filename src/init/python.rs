@@ -230,7 +230,7 @@ fn requirement_files(f: &Facts) -> Option<(Vec<String>, String)> {
 
 /// A path a RUN names inside the image, as a context path: through the
 /// COPY that put it there (`COPY requirements/ /requirements/`).
-fn context_path(st: &super::dockerfile::Stage, path: &str) -> Option<String> {
+pub(super) fn context_path(st: &super::dockerfile::Stage, path: &str) -> Option<String> {
     let abs = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -254,6 +254,9 @@ fn context_path(st: &super::dockerfile::Stage, path: &str) -> Option<String> {
                 }
             } else if abs == dest {
                 return Some(src.to_string());
+            } else if let Some(rest) = abs.strip_prefix(&format!("{dest}/")) {
+                // a directory copied to a path of its own (`COPY app /srv/app`)
+                return Some(if src.is_empty() || src == "." { rest.to_string() } else { format!("{src}/{rest}") });
             }
         }
     }
@@ -462,6 +465,12 @@ fn natives(f: &Facts, d: &mut Draft) {
         let runtime: Vec<String> = df.stages[i].apt_packages.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
         let (dev, rt): (Vec<String>, Vec<String>) =
             runtime.into_iter().partition(|p| p.ends_with("-dev") || COMPILERS.contains(&p.as_str()) || p == "pkg-config" || p == "gcc");
+        if !dev.is_empty() {
+            d.note(format!(
+                "{name} installs {} in the image: headers and compilers go to build-packages here (the libraries the venv links reach the image without them)",
+                dev.join(", ")
+            ));
+        }
         let before = d.system_packages.len();
         Draft::add_packages(&mut d.system_packages, &rt.iter().map(String::as_str).collect::<Vec<_>>());
         Draft::add_packages(&mut d.build_packages, &dev.iter().map(String::as_str).collect::<Vec<_>>());

@@ -9,6 +9,7 @@ use super::{Draft, StepDraft, TestDraft};
 
 pub fn detect(f: &Facts, d: &mut Draft) {
     placed(f, d);
+    data_dirs(f, d);
     node(f, d);
     django_static(f, d);
     catalogs(f, d);
@@ -123,10 +124,13 @@ fn placed(f: &Facts, d: &mut Draft) {
             };
             let natural = format!("{root}/{src}");
             let under_app = dest.starts_with(&format!("{root}/")) || d.venv.as_deref().is_some_and(|v| dest.starts_with(&format!("{v}/")));
-            if dest == natural || !under_app {
+            // elsewhere (`COPY docker-entrypoint.sh /`): only what the start
+            // command runs
+            let started = d.entrypoint.iter().chain(&d.cmd).flatten().any(|w| *w == dest);
+            if dest == natural || !under_app && !started {
                 continue;
             }
-            let dir = dest.rsplit_once('/').map(|(p, _)| p).unwrap_or("/");
+            let dir = dest.rsplit_once('/').map(|(p, _)| p).filter(|p| !p.is_empty()).unwrap_or("/");
             let mut cmd = format!("mkdir -p {dir} && cp {src} {dest}");
             let file = dest.rsplit('/').next().unwrap_or(&dest);
             if runs
@@ -153,6 +157,49 @@ fn placed(f: &Facts, d: &mut Draft) {
         after: vec![],
         packages: vec![],
         why: format!("{}: files it copies to other places than their context path", f.dockerfile_name()),
+    });
+}
+
+/// Directories the service stage makes outside the app (`RUN mkdir
+/// /datastore`), where the service keeps its data: the Dockerfile runs as
+/// root, strata's image as its user, so a step makes them and the image
+/// gets them owned by that user.
+fn data_dirs(f: &Facts, d: &mut Draft) {
+    let root = d.dest.clone().unwrap_or_else(|| d.workdir.clone());
+    let root = root.trim_end_matches('/').to_string();
+    let system =
+        ["/tmp", "/etc", "/usr", "/root", "/var/cache", "/var/lib/apt", "/proc", "/dev", "/run", "/bin", "/lib", "/sbin", "/opt/venv"];
+    let Some(s) = f.stage() else { return };
+    let mut dirs: Vec<String> = Vec::new();
+    for r in &s.runs {
+        for part in r.command.split(['&', '|', ';']) {
+            let w: Vec<&str> = part.split_whitespace().collect();
+            if w.first() != Some(&"mkdir") {
+                continue;
+            }
+            for a in w[1..].iter().map(|a| a.trim_matches(['"', '\''])).filter(|a| a.starts_with('/') && !a.contains('$')) {
+                let a = a.trim_end_matches('/');
+                let inside = |p: &str| a == p || a.starts_with(&format!("{p}/"));
+                let skip = a.is_empty() || inside(&root) || system.iter().any(|s| inside(s)) || d.venv.as_deref().is_some_and(inside);
+                if !skip && !dirs.iter().any(|x| x == a) {
+                    dirs.push(a.to_string());
+                }
+            }
+        }
+    }
+    if dirs.is_empty() {
+        return;
+    }
+    d.steps.push(StepDraft {
+        name: "dirs".into(),
+        run: format!("mkdir -p {}", dirs.join(" ")),
+        inputs: vec![],
+        outputs: dirs,
+        caches: vec![],
+        env: vec![],
+        after: vec![],
+        packages: vec![],
+        why: format!("{}: directories it makes outside the app, the image user's here", f.dockerfile_name()),
     });
 }
 
@@ -410,6 +457,9 @@ fn catalogs(f: &Facts, d: &mut Draft) {
         .and_then(|r| r.split_whitespace().next())
         // the path as written, up to its quote (`'app/translations'):`)
         .map(|s| s.trim_start_matches(['"', '\'']).chars().take_while(|c| c.is_alphanumeric() || "/._-".contains(*c)).collect::<String>());
+    // a path in the image (`-d /app/pkg/translations`): through the COPY
+    // that put it there
+    let dir = dir.and_then(|d| if f.dir.join(&d).is_dir() { Some(d) } else { f.stage().and_then(|s| super::python::context_path(s, &d)) });
     let Some(dir) = dir.filter(|d| f.dir.join(d).is_dir()) else {
         d.note(format!("`RUN {cmd}` compiles message catalogs, but init did not find where: add a [[step]] with the catalogs as outputs"));
         return;

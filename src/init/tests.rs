@@ -267,3 +267,42 @@ fn base_stage_packages_healthcheck_options_and_bun() {
     let web = spec.steps.iter().find(|s| s.name.value == "assets").unwrap();
     assert!(web.run.value.contains("command -v bun >/dev/null || npm install -g --silent bun@1 && bun install"), "{}", web.run.value);
 }
+
+/// A Flask service whose Dockerfile runs as root: its entrypoint script is
+/// copied to `/`, its data directory is made outside the app, its catalogs
+/// are compiled at an image path of a copied package, and it installs a
+/// `-dev` package in the image. Each becomes part of the spec (or a note).
+#[test]
+fn a_root_dockerfile_places_its_entrypoint_and_data_dir() {
+    let dir = Dir::new(
+        "rootsvc",
+        &[
+            ("requirements.txt", "flask==3.0.3\nflask-babel==4.0.0\n"),
+            ("watcher/__init__.py", "from flask import Flask\napp = Flask(__name__)\n"),
+            ("watcher/translations/de/LC_MESSAGES/messages.po", "msgid \"\"\nmsgstr \"\"\n"),
+            ("run.py", "from watcher import app\napp.run(port=5000)\n"),
+            ("entry.sh", "#!/bin/sh\nexec \"$@\"\n"),
+            (
+                "Dockerfile",
+                "FROM python:3.11-slim\nRUN apt-get update && apt-get install -y libxml2 libxrender-dev\nCOPY requirements.txt /r.txt\nRUN pip install -r /r.txt\n\
+                 RUN [ ! -d \"/var/lib/watcher\" ] && mkdir /var/lib/watcher\nCOPY watcher /srv/watcher\nRUN pybabel compile -d /srv/watcher/translations\n\
+                 COPY run.py /srv/run.py\nWORKDIR /srv\nCOPY entry.sh /entry.sh\nRUN chmod +x /entry.sh\nENTRYPOINT [\"/entry.sh\"]\nCMD [\"python\", \"run.py\", \"-d\", \"/var/lib/watcher\"]\n",
+            ),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    assert_eq!(spec.image.entrypoint, Some(vec!["/entry.sh".to_string()]));
+    let step = |n: &str| spec.steps.iter().find(|s| s.name.value == n).unwrap_or_else(|| panic!("no {n} step: {:?}", d.notes));
+    let place = step("place");
+    assert_eq!(strs(&place.inputs), ["entry.sh"]);
+    assert_eq!(strs(&place.outputs), ["/entry.sh"]);
+    assert_eq!(place.run.value, "mkdir -p / && cp entry.sh /entry.sh && chmod +x /entry.sh");
+    let dirs = step("dirs");
+    assert_eq!(strs(&dirs.outputs), ["/var/lib/watcher"]);
+    assert_eq!(dirs.run.value, "mkdir -p /var/lib/watcher");
+    let catalogs = step("catalogs");
+    assert_eq!(strs(&catalogs.outputs), ["watcher/translations"]);
+    assert!(strs(&spec.system.build_packages).contains(&"libxrender-dev"));
+    assert!(strs(&spec.system.packages).contains(&"libxml2"));
+    assert!(d.notes.iter().any(|n| n.contains("libxrender-dev in the image")), "{:?}", d.notes);
+}

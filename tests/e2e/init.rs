@@ -36,6 +36,24 @@ fn flask_app_from_its_dockerfile() {
     assert_eq!(p.inspect("{{.Config.User}}"), "1000:1000");
 }
 
+/// A service whose Dockerfile runs as root (shaped after a self-hosted
+/// page watcher): its entrypoint script is copied to `/`, it makes its data
+/// directory outside the app and refuses to start without it, and it
+/// compiles its message catalogs at an image path. strata's image runs as
+/// its user: the script is placed, the directory is the user's, the
+/// catalogs are compiled by a step.
+#[test]
+fn root_service_gets_its_entrypoint_data_dir_and_catalogs() {
+    gate!(Primary);
+    let p = Project::from_dir("tests/fixtures/init/root-service");
+    let spec = init(&p);
+    assert!(spec.contains("name = \"dirs\"") && spec.contains("outputs = [\"/entry.sh\"]"), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:5000/"), "beobachte ok entry");
+    assert_eq!(p.run("sh", &["-c", "stat -c %u:%g /var/lib/watcher; id -u"]), "1000:1000\n1000");
+}
+
 /// Django with a dependency built from source (psycopg2: compilers and
 /// libpq-dev in the builder, libpq5 in the image), a Node asset stage whose
 /// output the app serves, and collectstatic into a hashed manifest (pages
