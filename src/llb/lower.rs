@@ -368,21 +368,35 @@ impl Lowering<'_> {
         self.g.add(op, &format!("merge {} layers", layers.len()), None)
     }
 
-    /// A copy as an independent layer: onto scratch, with the workdir
-    /// recreated (owner and mode) when the copy lands inside it, because a
-    /// merged layer's directories replace the metadata of those below.
+    /// A copy as an independent layer: onto scratch, with the directories
+    /// above it recreated, because a merged layer's directories replace
+    /// the metadata of those below: the workdir with its owner when the
+    /// copy lands inside it, and every directory above that (or above the
+    /// destination) as root's, 0755. Left to the copy, they would be the
+    /// copy's owner's (`/var/lib` the app user's, for an output at
+    /// `/var/lib/NAME`).
     fn copy_layer(&mut self, op: &Op) -> Output {
         let Op::Copy { name, from, src, dest, owner, span, epoch } = op else { unreachable!("copy_layer takes copies") };
         let lines = self.lines(span);
         let from = self.source(from);
         let (workdir, wd_owner) = self.plan.workdir.clone();
-        let inside = dest.starts_with(&format!("{}/", workdir.trim_end_matches('/')));
+        let workdir = workdir.trim_end_matches('/').to_string();
+        let inside = !workdir.is_empty() && dest.starts_with(&format!("{workdir}/"));
+        let top = if inside {
+            workdir.clone()
+        } else {
+            dest.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+        };
         let mut f = FileOp::new();
         let src_input = f.input(&from);
-        if inside {
-            f.mkdir(On::Scratch, workdir, 0o755, wd_owner);
+        let mut at = String::new();
+        let parts: Vec<&str> = top.split('/').filter(|c| !c.is_empty()).collect();
+        for (i, c) in parts.iter().enumerate() {
+            at = format!("{at}/{c}");
+            let dir_owner = if inside && i + 1 == parts.len() { wd_owner } else { None };
+            f.mkdir(if i == 0 { On::Scratch } else { On::Previous }, at.clone(), 0o755, dir_owner);
         }
-        let on = if inside { On::Previous } else { On::Scratch };
+        let on = if parts.is_empty() { On::Scratch } else { On::Previous };
         f.copy_at(on, src_input, src.clone(), dest.clone(), *owner, *epoch);
         let op = f.finish(self.platform());
         self.g.add(op, name, lines)
@@ -843,7 +857,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:8b084b9ccb3ca628529a8a317603da2832748b4a8daa00941049eb4b62dc8f7e";
+    const GOLDEN: &str = "sha256:723fafbb580bcced60da8262806a616689c77db2688507dc6fae9b6af6d8dbf2";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {
@@ -887,6 +901,43 @@ copy = ["app.py", "templates/"]
             }
         }
         assert_eq!(lowered_with(&["wheels"], true).history, lowered(&["wheels"]).history, "same layers either way");
+    }
+
+    /// A merged copy layer recreates the directories above its files: the
+    /// workdir with the user's ids, everything above it (or above an
+    /// output outside the workdir) root's, so the merge does not hand
+    /// `/srv` or `/var/lib` to the app user.
+    #[test]
+    fn merged_copies_recreate_the_directories_above_them_as_roots() {
+        let src = "version = 1\n[image]\nbase = \"busybox\"\nworkdir = \"/srv/site\"\n\
+                   [[step]]\nname = \"dirs\"\nrun = \"mkdir -p /var/lib/w\"\noutputs = [\"/var/lib/w\"]\n[app]\ncopy = [\"a.txt\"]\n";
+        let spec = crate::spec::load(src, &BTreeMap::new()).unwrap();
+        let plan = crate::plan::build_with(&spec, &[], &crate::plan::PlanEnv { merge: true, ..Default::default() });
+        let platform = crate::platform::parse("linux/amd64").unwrap();
+        let def = lower(&plan, &Inputs::offline(platform, None, true), plan.target).definition;
+        let mut seen = BTreeMap::new();
+        for b in &def.def {
+            let Some(pb::op::Op::File(f)) = <pb::Op as prost::Message>::decode(b.as_slice()).unwrap().op else { continue };
+            let Some(pb::file_action::Action::Copy(c)) = &f.actions.last().unwrap().action else { continue };
+            let dirs: Vec<(String, Option<i64>)> = f
+                .actions
+                .iter()
+                .filter_map(|a| match &a.action {
+                    Some(pb::file_action::Action::Mkdir(m)) => Some((
+                        m.path.clone(),
+                        m.owner.as_ref().and_then(|o| match o.user.as_ref()?.user.as_ref()? {
+                            pb::user_opt::User::ById(id) => Some(*id as i64),
+                            _ => None,
+                        }),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            seen.insert(c.dest.clone(), dirs);
+        }
+        let d = |v: &[(&str, Option<i64>)]| v.iter().map(|(p, o)| (p.to_string(), *o)).collect::<Vec<_>>();
+        assert_eq!(seen["/srv/site/a.txt"], d(&[("/srv", None), ("/srv/site", Some(1000))]), "{seen:?}");
+        assert_eq!(seen["/var/lib/w"], d(&[("/var", None), ("/var/lib", None)]), "{seen:?}");
     }
 
     #[test]

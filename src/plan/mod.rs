@@ -491,8 +491,8 @@ exclude = ["**/__pycache__"]
     }
 
     /// The user's command makes the workdir the user's, also when the base
-    /// has it (a FileOp mkdir leaves that one root's): each missing part
-    /// is created with the user's ids; as root, the workdir is a mkdir.
+    /// has it (a FileOp mkdir leaves that one root's): the missing parts
+    /// above it are root's; as root, the workdir is a mkdir.
     #[test]
     fn the_user_command_owns_the_workdir_even_when_the_base_has_it() {
         let stage = |p: &Plan, n: &str| p.stages.iter().position(|s| s.name == n).unwrap();
@@ -500,7 +500,10 @@ exclude = ["**/__pycache__"]
         let deps = &p.stages[stage(&p, "deps")];
         let Op::Run(r) = &deps.ops[0] else { panic!("the user command first: {:?}", deps.ops[0].name()) };
         let script = &r.script;
-        assert!(script.contains("for d in /srv '/srv/my app'; do [ -d \"$d\" ] || { mkdir \"$d\"; chown 1000:1000 \"$d\";"), "{script}");
+        assert!(
+            script.contains("for d in /srv '/srv/my app'; do [ -d \"$d\" ] || { mkdir \"$d\"; touch -t $t \"$d\"; }; done;"),
+            "{script}"
+        );
         assert!(script.contains("done; chown 1000:1000 '/srv/my app';"), "{script}");
         assert!(!deps.ops.iter().any(|o| matches!(o, Op::Mkdir { .. })), "no mkdir besides the command");
         let root = plan(&WEB.replace("entrypoint = ", "user = \"root\"\nentrypoint = "));

@@ -229,8 +229,9 @@ pub(super) fn create_user_script(name: &str, uid: u32, gid: u32, workdir: &str) 
     // re-runs on a new base (a base bump); what exists is left alone. /etc
     // itself: the engine makes mount points for /etc/hosts and resolv.conf
     // in every command, which dates it. The workdir: each missing part is
-    // created with the user's ids and mtime 0 (as a FileOp mkdir makes
-    // it), and the workdir itself is the user's even when the base has it.
+    // created with mtime 0, root's as Docker's WORKDIR makes them (and as
+    // a merged app layer recreates them), and the workdir itself is the
+    // user's even when the base has it.
     let mut parts = Vec::new();
     let mut at = String::new();
     for c in workdir.split('/').filter(|c| !c.is_empty()) {
@@ -239,7 +240,7 @@ pub(super) fn create_user_script(name: &str, uid: u32, gid: u32, workdir: &str) 
     }
     let workdir_part = match parts.last() {
         Some(dir) => format!(
-            "for d in {}; do [ -d \"$d\" ] || {{ mkdir \"$d\"; chown {uid}:{gid} \"$d\"; touch -t $t \"$d\"; }}; done; chown {uid}:{gid} {dir}; ",
+            "for d in {}; do [ -d \"$d\" ] || {{ mkdir \"$d\"; touch -t $t \"$d\"; }}; done; chown {uid}:{gid} {dir}; ",
             parts.join(" ")
         ),
         None => String::new(),

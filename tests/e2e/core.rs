@@ -35,6 +35,26 @@ fn a_workdir_the_base_has_is_the_users() {
     assert_eq!(p.run("sh", &["-c", "stat -c %u:%g /srv; touch /srv/x && echo writable"]), "1000:1000\nwritable");
 }
 
+/// What sits above the workdir and above an output outside it stays
+/// root's: a merged layer recreates those directories, and left to the
+/// copy they were the app user's (`/srv`, `/var`, `/var/lib`).
+#[test]
+fn directories_above_the_workdir_and_outputs_stay_roots() {
+    gate!();
+    let p = Project::empty("above-workdir");
+    p.write(
+        "strata.toml",
+        "# syntax=strata:dev\nversion = 1\n[args]\nBASE = \"python:3.11-slim\"\n[image]\nbase = \"${BASE}\"\nworkdir = \"/srv/site\"\nentrypoint = [\"sh\"]\n\
+         [[step]]\nname = \"dirs\"\nrun = \"mkdir -p /var/lib/watcher\"\noutputs = [\"/var/lib/watcher\"]\n[app]\ncopy = [\"a.txt\"]\n",
+    );
+    p.write("a.txt", "a\n");
+    p.build(&["--build-arg", PY]).assert_ok();
+    assert_eq!(
+        p.run("sh", &["-c", "stat -c '%n %u:%g' /srv /srv/site /srv/site/a.txt /var /var/lib /var/lib/watcher"]),
+        "/srv 0:0\n/srv/site 1000:1000\n/srv/site/a.txt 1000:1000\n/var 0:0\n/var/lib 0:0\n/var/lib/watcher 1000:1000"
+    );
+}
+
 #[test]
 fn python_web_serves_and_keeps_build_tools_out() {
     gate!();
