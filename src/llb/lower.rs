@@ -372,9 +372,9 @@ impl Lowering<'_> {
     /// above it recreated, because a merged layer's directories replace
     /// the metadata of those below: the workdir with its owner when the
     /// copy lands inside it, and every directory above that (or above the
-    /// destination) as root's, 0755. Left to the copy, they would be the
-    /// copy's owner's (`/var/lib` the app user's, for an output at
-    /// `/var/lib/NAME`).
+    /// destination of a copy owned by a user) as root's, 0755. Left to the
+    /// copy, they would be the copy's owner's (`/var/lib` the app user's,
+    /// for an output at `/var/lib/NAME`).
     fn copy_layer(&mut self, op: &Op) -> Output {
         let Op::Copy { name, from, src, dest, owner, span, epoch } = op else { unreachable!("copy_layer takes copies") };
         let lines = self.lines(span);
@@ -382,10 +382,17 @@ impl Lowering<'_> {
         let (workdir, wd_owner) = self.plan.workdir.clone();
         let workdir = workdir.trim_end_matches('/').to_string();
         let inside = !workdir.is_empty() && dest.starts_with(&format!("{workdir}/"));
+        // Outside the workdir, only a copy owned by someone else than root
+        // needs its parents recreated: a root-owned one (the venv) makes
+        // them root's itself, and left alone its layer stays the same
+        // bytes on every engine (an added mkdir does not).
+        let foreign = owner.is_some_and(|o| o.uid != 0 || o.gid != 0);
         let top = if inside {
             workdir.clone()
-        } else {
+        } else if foreign {
             dest.trim_end_matches('/').rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+        } else {
+            String::new()
         };
         let mut f = FileOp::new();
         let src_input = f.input(&from);
