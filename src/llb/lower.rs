@@ -864,7 +864,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:723fafbb580bcced60da8262806a616689c77db2688507dc6fae9b6af6d8dbf2";
+    const GOLDEN: &str = "sha256:09953b457fd6e35200e1938f80c692153da95c1b6dfbd446b7e9cda87996f4da";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {

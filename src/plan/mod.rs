@@ -584,6 +584,28 @@ exclude = ["**/__pycache__"]
         );
     }
 
+    /// `packages` beside a uv.lock (a server the Dockerfile added on the
+    /// pip command line) are installed after the sync, in its command:
+    /// before, the sync ran alone and the packages never reached the venv.
+    #[test]
+    fn packages_beside_a_uv_lock_are_installed_after_the_sync() {
+        let p = plan(
+            "version = 1\n[image]\nbase = \"python:3.12\"\n[python]\npyproject = \"pyproject.toml\"\nlock = \"uv.lock\"\npackages = [\"gunicorn==23.0.0\"]\n",
+        );
+        let sync = p
+            .stages
+            .iter()
+            .flat_map(|s| &s.ops)
+            .find_map(|o| match o {
+                Op::Run(r) if r.script.contains("uv sync") => Some(r),
+                _ => None,
+            })
+            .expect("a sync");
+        let (at_sync, at_pip) = (sync.script.find("uv sync").unwrap(), sync.script.find("uv pip install").expect(&sync.script));
+        assert!(at_pip > at_sync && sync.script.contains("-r /tmp/strata-gen/requirements.txt"), "{}", sync.script);
+        assert!(sync.mounts.iter().any(|m| matches!(m, Mount::Generated { files, .. } if files[0].1 == "gunicorn==23.0.0\n")));
+    }
+
     /// `[image] builder`: the builder stages start from it, the runtime
     /// from `base`.
     #[test]

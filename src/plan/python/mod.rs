@@ -259,6 +259,13 @@ pub(super) fn installer_cmd(py: &Python) -> String {
     }
 }
 
+/// `SOURCE_DATE_EPOCH` for installs: 1980-01-01, the earliest time a zip
+/// can hold. A build backend that builds a wheel during the install (an
+/// sdist, an editable project) stamps its entries with it, and hatchling
+/// fails on anything earlier ("ZIP does not support timestamps before
+/// 1980"); what the install writes gets mtime 0 afterwards anyway.
+const INSTALL_EPOCH: &str = "315532800";
+
 pub(super) fn installer_env(py: &Python, spec: &Spec, image: &str, mounts: &mut Vec<Mount>) -> Vec<(String, String)> {
     let (cache, mut env) = match py.installer.value {
         Installer::Pip => ("pip", pip_env()),
@@ -267,7 +274,7 @@ pub(super) fn installer_env(py: &Python, spec: &Spec, image: &str, mounts: &mut 
     // With SOURCE_DATE_EPOCH set, py_compile writes hash-based .pyc files
     // instead of ones stamped with the install time: the same pins give the
     // same bytes, whether installed at once or in layers.
-    env.push(("SOURCE_DATE_EPOCH".to_string(), "0".to_string()));
+    env.push(("SOURCE_DATE_EPOCH".to_string(), INSTALL_EPOCH.to_string()));
     let (cm, ce) = cache_mounts(cache, spec, image);
     mounts.extend(cm);
     env.extend(ce);
@@ -596,6 +603,14 @@ pub(super) fn install(
             // `--no-dev` is `--no-group dev`, which would win over asking
             // for the dev group.
             let no_dev = if py.groups.iter().any(|g| normalize(&g.value) == "dev") { "" } else { " --no-dev" };
+            // `packages` the lock does not hold (a server the Dockerfile
+            // added: `pip install gunicorn`): installed after the sync, in
+            // the same layer, since a sync removes what the lock lacks.
+            let extra = if reqs.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", words(&[format!("{}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ")]))
+            };
             words(&[
                 format!(
                     "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen{no_dev}{}",
@@ -604,7 +619,8 @@ pub(super) fn install(
                 ),
                 args.join(" "),
                 quoted.join(" "),
-            ]) + &venv_cleanup(py)
+            ]) + &extra
+                + &venv_cleanup(py)
         }
         _ if reqs.is_empty() => format!("set -e; true{}", venv_cleanup(py)),
         _ => words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &venv_cleanup(py)]),
@@ -746,7 +762,7 @@ pub(super) fn project_install(py: &Python, wheels: usize, tool: usize, with_deps
             let uv = format!("{}/bin/uv", UV_HOME.trim_start_matches('/'));
             mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![uv.clone()] });
             let mut env = uv_env();
-            env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+            env.push(("SOURCE_DATE_EPOCH".into(), INSTALL_EPOCH.into()));
             (
                 format!(
                     "set -e; {TOOL_MOUNT}/{uv} pip install -q --no-cache --python {venv}/bin/python{deps}{} {wheels_glob}",
@@ -759,7 +775,7 @@ pub(super) fn project_install(py: &Python, wheels: usize, tool: usize, with_deps
             let home = PIP_HOME.trim_start_matches('/');
             mounts.push(Mount::Files { target: TOOL_MOUNT.into(), from: FileSource::Stage(tool), paths: vec![home.to_string()] });
             let mut env = pip_env();
-            env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+            env.push(("SOURCE_DATE_EPOCH".into(), INSTALL_EPOCH.into()));
             (
                 format!(
                     "set -e; {venv}/bin/python $(echo {TOOL_MOUNT}/{home}/lib/python3*/site-packages/pip) install -q --no-cache-dir{deps}{} {wheels_glob}",
@@ -825,7 +841,7 @@ pub(super) fn editable_install(py: &Python, spec: &Spec, image: &str, tool: usiz
             )
         }
     };
-    env.push(("SOURCE_DATE_EPOCH".into(), "0".into()));
+    env.push(("SOURCE_DATE_EPOCH".into(), INSTALL_EPOCH.into()));
     let name = project_name(py);
     run(format!("python: install {name} editable ({dir})"), script + &venv_cleanup(py), mounts, env, project_span(py))
 }
