@@ -12,6 +12,7 @@ pub fn detect(f: &Facts, d: &mut Draft) {
     workdir(f, d);
     venv(f, d);
     command(f, d);
+    venv_in_workdir(f, d);
     servers(f, d);
     port(f, d);
     env(f, d);
@@ -138,8 +139,10 @@ fn command(f: &Facts, d: &mut Draft) {
     if let Some(web) = &f.procfile_web {
         d.why("cmd", "Procfile: the web process");
         d.cmd = Some(vec!["sh".into(), "-c".into(), shell_runner(web)]);
-        if web.contains("gunicorn") && !web.contains("-b ") && !web.contains("--bind") {
-            // gunicorn binds 0.0.0.0:$PORT when PORT is set, as on Heroku.
+        // A Procfile's process binds $PORT, as on Heroku (gunicorn
+        // binds 0.0.0.0:$PORT when PORT is set, also when a script it
+        // runs starts it).
+        if !d.env.iter().any(|(k, _)| k == "PORT") {
             d.env.push(("PORT".into(), "8000".into()));
         }
         return;
@@ -217,6 +220,25 @@ fn set_command(d: &mut Draft, s: &Stage, argv: Vec<String>) {
 /// (`/opt/httpbin/bin/gunicorn`): the same place keeps those paths right.
 fn venv(f: &Facts, d: &mut Draft) {
     let Some(s) = f.stage() else { return };
+    let Some(v) = dockerfile_venv(f) else { return };
+    if v == d.workdir.trim_end_matches('/') {
+        return; // see venv_in_workdir
+    }
+    let used = s.start_argv().unwrap_or_default().iter().any(|a| a.contains(&v))
+        || f.dockerfile
+            .as_ref()
+            .is_some_and(|(_, df)| df.stages.iter().any(|st| st.copies.iter().any(|c| c.dest.starts_with(&v) && c.from.is_none())));
+    if used {
+        d.why("venv", format!("{}: its venv, which the start command uses by path", f.dockerfile_name()));
+        d.venv = Some(v);
+    }
+}
+
+/// Where the Dockerfile's venv is in the service image: made by `python
+/// -m venv DIR`/`virtualenv DIR` or named by `VIRTUAL_ENV`, followed
+/// through a `COPY --from=builder DIR /elsewhere`.
+fn dockerfile_venv(f: &Facts) -> Option<String> {
+    let s = f.stage()?;
     let mut found: Option<String> = s.env_var("VIRTUAL_ENV").map(String::from);
     for r in f.runs() {
         let w: Vec<&str> = r.command.split_whitespace().collect();
@@ -228,14 +250,36 @@ fn venv(f: &Facts, d: &mut Draft) {
             }
         }
     }
-    let Some(v) = found.filter(|v| v != "/opt/venv" && !v.contains('$')) else { return };
-    let used = s.start_argv().unwrap_or_default().iter().any(|a| a.contains(&v))
-        || f.dockerfile
-            .as_ref()
-            .is_some_and(|(_, df)| df.stages.iter().any(|st| st.copies.iter().any(|c| c.dest.starts_with(&v) && c.from.is_none())));
-    if used {
-        d.why("venv", format!("{}: its venv, which the start command uses by path", f.dockerfile_name()));
-        d.venv = Some(v);
+    let v = found?;
+    let moved = s
+        .copies
+        .iter()
+        .find(|c| c.from.is_some() && c.sources.len() == 1 && c.sources[0].trim_end_matches('/') == v)
+        .map(|c| c.dest.trim_end_matches('/').to_string());
+    Some(moved.unwrap_or(v)).filter(|v| v != "/opt/venv" && !v.contains('$') && !v.is_empty())
+}
+
+/// The Dockerfile's venv is the app's directory (`COPY --from=builder
+/// /app/venv /app`, started as `/app/bin/radicale`): strata keeps the
+/// venv apart from the app's files, so the start command's paths into it
+/// become strata's venv's.
+fn venv_in_workdir(f: &Facts, d: &mut Draft) {
+    let Some(v) = dockerfile_venv(f) else { return };
+    if v != d.workdir.trim_end_matches('/') || d.venv.is_some() {
+        return;
+    }
+    let prefix = format!("{v}/bin/");
+    let mut changed = false;
+    for argv in [&mut d.entrypoint, &mut d.cmd].into_iter().flatten() {
+        for a in argv.iter_mut() {
+            if let Some(rest) = a.strip_prefix(&prefix) {
+                *a = format!("/opt/venv/bin/{rest}");
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        d.note(format!("{}'s venv is the app directory {v}; here it is /opt/venv, and the start command names it", f.dockerfile_name()));
     }
 }
 
@@ -416,8 +460,8 @@ fn port(f: &Facts, d: &mut Draft) {
     for (i, w) in words.iter().enumerate() {
         let next = words.get(i + 1).map(String::as_str).unwrap_or("");
         let value = match w.as_str() {
-            "-b" | "--bind" | "--port" | "-p" | "--http" | "--http-socket" => next,
-            _ => w.strip_prefix("--bind=").or_else(|| w.strip_prefix("--port=")).or_else(|| w.strip_prefix("-b")).unwrap_or(""),
+            "-b" | "--bind" | "--port" | "-p" | "--http" | "--http-socket" | "--hosts" | "--listen" => next,
+            _ => ["--bind=", "--port=", "--hosts=", "--listen=", "-b"].iter().find_map(|p| w.strip_prefix(p)).unwrap_or(""),
         };
         let port = value.rsplit(':').next().unwrap_or("");
         if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {

@@ -40,6 +40,15 @@ pub struct Dockerfile {
 /// `stopsignal`) include what the stage inherits from an earlier stage it is
 /// built `FROM`; `args`, `runs`, `copies` and the package lists are this
 /// stage's own.
+/// The distribution whose package names a stage uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OsFamily {
+    #[default]
+    Debian,
+    Alpine,
+    Fedora,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stage {
     /// The `AS` name, as written.
@@ -92,6 +101,9 @@ pub struct Stage {
     /// Words whose value is unknown (an unset variable, `$(...)`) and local
     /// paths are left out.
     pub apt_packages: Vec<String>,
+    /// Whose names `apt_packages` are: Alpine's when the stage installs
+    /// with `apk`, Fedora's with `dnf`/`yum`, else Debian's.
+    pub os_family: OsFamily,
     /// Requirement specifiers installed by `pip`/`pip3`/`python -m pip`/
     /// `uv pip` `install` or built by `pip wheel` in this stage, each once and
     /// as written (`minio==7.2.20`, `psycopg[c]`); `-r`/`-c`/`-e` arguments,
@@ -776,6 +788,7 @@ impl Parser<'_> {
                 s.stopsignal = p.stopsignal.clone();
                 // what the base stage installed is in this stage's image
                 s.apt_packages = p.apt_packages.clone();
+                s.os_family = p.os_family;
                 b.env_idx = s.env.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
                 b.label_idx = s.labels.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
                 b.expose_set = s.expose.iter().cloned().collect();
@@ -853,6 +866,9 @@ impl Parser<'_> {
             }
         };
         let s = &mut b.stage;
+        if let Some(family) = found.family {
+            s.os_family = family;
+        }
         for p in found.apt {
             push_unique(&mut s.apt_packages, &mut b.apt_set, p);
         }
@@ -1509,6 +1525,7 @@ fn skip_balanced(s: &[char], mut i: usize, open: char, close: char) -> usize {
 #[derive(Default)]
 struct Found {
     apt: Vec<String>,
+    family: Option<OsFamily>,
     pip: Vec<String>,
     reqs: Vec<String>,
 }
@@ -1873,8 +1890,16 @@ fn handle_argv(argv: &[Field], env: &mut ShellEnv, found: &mut Found, budget: &m
     let rest = &a[1..];
     match cmd {
         "apt-get" | "apt" => found.apt.extend(os_packages(rest, "install", APT_VALUE_OPTS)),
-        "apk" => found.apt.extend(os_packages(rest, "add", APK_VALUE_OPTS)),
-        "dnf" | "yum" | "microdnf" | "tdnf" => found.apt.extend(os_packages(rest, "install", DNF_VALUE_OPTS)),
+        "apk" => {
+            let p = os_packages(rest, "add", APK_VALUE_OPTS);
+            found.family = found.family.or(Some(OsFamily::Alpine).filter(|_| !p.is_empty()));
+            found.apt.extend(p);
+        }
+        "dnf" | "yum" | "microdnf" | "tdnf" => {
+            let p = os_packages(rest, "install", DNF_VALUE_OPTS);
+            found.family = found.family.or(Some(OsFamily::Fedora).filter(|_| !p.is_empty()));
+            found.apt.extend(p);
+        }
         "uv" => uv(rest, found),
         c if versioned(c, "pip") => pip(rest, found),
         c if versioned(c, "python") => {

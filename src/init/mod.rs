@@ -18,6 +18,7 @@ pub mod dockerfile;
 
 mod command;
 mod compose;
+mod distro;
 mod python;
 mod render;
 mod source;

@@ -3,6 +3,8 @@
 //! extra packages the Dockerfile installs on the pip command line, extras,
 //! a uv workspace member, and the OS packages native builds need.
 
+use super::distro;
+use super::dockerfile::OsFamily;
 use super::source::Facts;
 use super::{Deps, Draft};
 use crate::plan::python::project::{read_pyproject, read_uv_lock};
@@ -60,20 +62,25 @@ pub fn detect(f: &Facts, d: &mut Draft) {
     d.wheels = f.top.iter().any(|(n, dir)| n == "wheels" && *dir);
 }
 
-/// `.python-version`, else the Dockerfile's `python:X.Y` base, else
+/// `.python-version` (or Heroku's `runtime.txt`), else the Dockerfile's `python:X.Y` base, else
 /// pyproject's `requires-python` lower bound; the Debian release from the
 /// Dockerfile's tag when it names one.
 fn python_version(f: &Facts, d: &mut Draft) {
-    let from_file = f.read(".python-version").and_then(|t| major_minor(t.lines().next()?.trim()));
+    // Heroku's runtime.txt (`python-3.11.9`) says the same as .python-version.
+    let (from_file, file) = match f.read(".python-version").and_then(|t| major_minor(t.lines().next()?.trim())) {
+        Some(v) => (Some(v), ".python-version"),
+        None => (f.read("runtime.txt").and_then(|t| major_minor(t.lines().next()?.trim())), "runtime.txt"),
+    };
     let base = match (&f.dockerfile, f.stage) {
         (Some((_, df)), Some(i)) if i < df.stages.len() => df.root_stage(i).base.clone(),
         _ => String::new(),
     };
-    let from_docker = base.strip_prefix("python:").or_else(|| base.strip_prefix("docker.io/library/python:")).and_then(major_minor);
+    let image = base.trim_start_matches("docker.io/").trim_start_matches("library/");
+    let from_docker = image.strip_prefix("python:").and_then(major_minor);
     let from_pyproject = f.pyproject.as_deref().and_then(requires_python);
     if let Some(v) = from_file.clone().or(from_docker.clone()).or(from_pyproject.clone()) {
         let src = if from_file.is_some() {
-            ".python-version".to_string()
+            file.to_string()
         } else if from_docker.is_some() {
             format!("{}: FROM {base}", f.dockerfile_name())
         } else {
@@ -159,13 +166,32 @@ fn editable(f: &Facts, d: &mut Draft, runs: &[String]) {
             (c.contains("uv sync") && !c.contains("--no-install-project") && !c.contains("--no-editable"))
                 || (c.contains("poetry install") && !c.contains("--no-root"))
                 || (c.contains("pdm install") && !c.contains("--no-self") && !c.contains("--prod --no-editable"))
-                || ((c.contains("pip install") || c.contains("pip3 install")) && (c.contains(" -e .") || c.contains("--editable")))
+                || ((c.contains("pip install") || c.contains("pip3 install"))
+                    && (c.contains("--editable")
+                        || c.split_whitespace().collect::<Vec<_>>().windows(2).any(|w| w[0] == "-e" && is_project(f, w[1]))))
         })
     });
     if installs_editable {
         d.editable = true;
         d.why("editable", format!("{} installs the project editable over its sources", f.dockerfile_name()));
     }
+}
+
+/// A pip argument that names the project itself: `.`, `./`, or where the
+/// Dockerfile copied the whole context (`ADD . /src` → `/src`), with or
+/// without `[extras]`.
+fn is_project(f: &Facts, arg: &str) -> bool {
+    let path = arg.trim_matches(['"', '\'']).split('[').next().unwrap_or("").trim_end_matches('/');
+    if path == "." || path.is_empty() {
+        return path == ".";
+    }
+    let Some((_, df)) = &f.dockerfile else { return false };
+    path.starts_with('/')
+        && df
+            .stages
+            .iter()
+            .flat_map(|s| &s.copies)
+            .any(|c| c.from.is_none() && c.sources.iter().any(|s| matches!(s.as_str(), "." | "./")) && c.dest.trim_end_matches('/') == path)
 }
 
 /// A virtual uv workspace root: the member the Dockerfile installs
@@ -282,8 +308,10 @@ fn extras(f: &Facts, d: &mut Draft, runs: &[String]) {
                         out.extend(e.split(',').map(normalize));
                     }
                     let t = x.trim_matches(['"', '\'']);
-                    if let Some(inner) = t.strip_prefix(".[").and_then(|r| r.strip_suffix(']')) {
-                        out.extend(inner.split(',').map(normalize));
+                    if let Some((path, inner)) = t.split_once('[').and_then(|(p, r)| Some((p, r.strip_suffix(']')?))) {
+                        if is_project(f, path) {
+                            out.extend(inner.split(',').map(normalize));
+                        }
                     }
                 }
             }
@@ -462,7 +490,18 @@ fn natives(f: &Facts, d: &mut Draft) {
     }
     if let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) {
         let keep = keep_apt;
-        let runtime: Vec<String> = df.stages[i].apt_packages.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
+        let service = &df.stages[i];
+        let (names, unknown) = distro::translate(service.os_family, &service.apt_packages);
+        if service.os_family != OsFamily::Debian {
+            let tool = if service.os_family == OsFamily::Alpine { "apk (Alpine)" } else { "dnf (Fedora)" };
+            let unknown = if unknown.is_empty() {
+                String::new()
+            } else {
+                format!("; no Debian name known for {}: add it if the app needs it", unknown.join(", "))
+            };
+            d.note(format!("{name} installs with {tool}: its packages are written as Debian's here (the base is Debian's){unknown}"));
+        }
+        let runtime: Vec<String> = names.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
         let (dev, rt): (Vec<String>, Vec<String>) =
             runtime.into_iter().partition(|p| p.ends_with("-dev") || COMPILERS.contains(&p.as_str()) || p == "pkg-config" || p == "gcc");
         if !dev.is_empty() {
@@ -475,8 +514,10 @@ fn natives(f: &Facts, d: &mut Draft) {
         Draft::add_packages(&mut d.system_packages, &rt.iter().map(String::as_str).collect::<Vec<_>>());
         Draft::add_packages(&mut d.build_packages, &dev.iter().map(String::as_str).collect::<Vec<_>>());
         for s in df.needed_stages(i).into_iter().filter(|&s| s != i) {
-            let build: Vec<String> = df.stages[s].apt_packages.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
-            if df.stages[s].base.starts_with("node") {
+            let (names, _) = distro::translate(df.stages[s].os_family, &df.stages[s].apt_packages);
+            let build: Vec<String> = names.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
+            let b = df.stages[s].base.trim_start_matches("docker.io/").trim_start_matches("library/");
+            if b.starts_with("node") || b.starts_with("oven/bun") {
                 continue;
             }
             Draft::add_packages(&mut d.build_packages, &build.iter().map(String::as_str).collect::<Vec<_>>());
@@ -511,8 +552,8 @@ fn keep_apt(p: &&String) -> bool {
 /// the user can put back the one a script or healthcheck uses.
 pub fn dropped_packages_note(f: &Facts, d: &mut Draft) {
     let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
-    let dropped: Vec<&str> = df.stages[i]
-        .apt_packages
+    let (names, _) = distro::translate(df.stages[i].os_family, &df.stages[i].apt_packages);
+    let dropped: Vec<&str> = names
         .iter()
         .filter(|p| !keep_apt(p) && !p.contains('$') && !d.system_packages.contains(p))
         .map(String::as_str)

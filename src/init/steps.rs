@@ -161,30 +161,60 @@ fn placed(f: &Facts, d: &mut Draft) {
 }
 
 /// Directories the service stage makes outside the app (`RUN mkdir
-/// /datastore`), where the service keeps its data: the Dockerfile runs as
-/// root, strata's image as its user, so a step makes them and the image
-/// gets them owned by that user.
+/// /datastore`, `mkdir -p /etc/NAME` for a config the start script
+/// writes) and its `VOLUME`s, where the service keeps its data: the
+/// Dockerfile runs as root, strata's image as its user, so a step makes
+/// them and the image gets them owned by that user (a named volume takes
+/// the owner of the image's directory).
 fn data_dirs(f: &Facts, d: &mut Draft) {
     let root = d.dest.clone().unwrap_or_else(|| d.workdir.clone());
     let root = root.trim_end_matches('/').to_string();
-    let system =
-        ["/tmp", "/etc", "/usr", "/root", "/var/cache", "/var/lib/apt", "/proc", "/dev", "/run", "/bin", "/lib", "/sbin", "/opt/venv"];
+    let system = [
+        "/tmp",
+        "/usr",
+        "/root",
+        "/var/cache",
+        "/var/lib/apt",
+        "/var/log",
+        "/proc",
+        "/dev",
+        "/run",
+        "/bin",
+        "/lib",
+        "/sbin",
+        "/opt/venv",
+        "/etc/apt",
+        "/etc/ssl",
+        "/etc/ca-certificates",
+        "/etc/pki",
+        "/etc/profile.d",
+        "/etc/sudoers.d",
+        "/etc/security",
+        "/etc/systemd",
+        "/etc/cron.d",
+        "/etc/ld.so.conf.d",
+        "/etc/default",
+    ];
     let Some(s) = f.stage() else { return };
-    let mut dirs: Vec<String> = Vec::new();
+    let mut candidates: Vec<String> = s.volumes.clone();
     for r in &s.runs {
         for part in r.command.split(['&', '|', ';']) {
             let w: Vec<&str> = part.split_whitespace().collect();
             if w.first() != Some(&"mkdir") {
                 continue;
             }
-            for a in w[1..].iter().map(|a| a.trim_matches(['"', '\''])).filter(|a| a.starts_with('/') && !a.contains('$')) {
-                let a = a.trim_end_matches('/');
-                let inside = |p: &str| a == p || a.starts_with(&format!("{p}/"));
-                let skip = a.is_empty() || inside(&root) || system.iter().any(|s| inside(s)) || d.venv.as_deref().is_some_and(inside);
-                if !skip && !dirs.iter().any(|x| x == a) {
-                    dirs.push(a.to_string());
-                }
-            }
+            candidates.extend(w[1..].iter().map(|a| a.trim_matches(['"', '\'']).to_string()));
+        }
+    }
+    let mut dirs: Vec<String> = Vec::new();
+    for a in candidates.iter().filter(|a| a.starts_with('/') && !a.contains('$')) {
+        let a = a.trim_end_matches('/');
+        let inside = |p: &str| a == p || a.starts_with(&format!("{p}/"));
+        // `/etc` itself, or a directory right under `/` that every image has
+        let bare = a == "/etc" || a == "/var" || a == "/opt" || a == "/srv" || a == "/home" || a == "/mnt";
+        let skip = a.is_empty() || bare || inside(&root) || system.iter().any(|s| inside(s)) || d.venv.as_deref().is_some_and(inside);
+        if !skip && !dirs.iter().any(|x| x == a) {
+            dirs.push(a.to_string());
         }
     }
     if dirs.is_empty() {
@@ -218,11 +248,24 @@ fn node(f: &Facts, d: &mut Draft) {
             continue;
         }
         let stage_names: Vec<String> = vec![ni.to_string(), ns.name.clone().unwrap_or_default()];
-        let outs: Vec<&super::dockerfile::Copy> = service
-            .copies
-            .iter()
-            .filter(|c| c.from.as_ref().is_some_and(|fr| stage_names.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(fr))))
-            .collect();
+        let from_node = |c: &&super::dockerfile::Copy| {
+            c.from.as_ref().is_some_and(|fr| stage_names.iter().any(|n| !n.is_empty() && n.eq_ignore_ascii_case(fr)))
+        };
+        // The service's own copies out of the Node stage, or a Python
+        // build stage's that land inside the app (`COPY --from=js
+        // /src/js/ ./pkg/js` in a builder whose app dir the service takes).
+        let wd = d.workdir.trim_end_matches('/').to_string();
+        let mut outs: Vec<&super::dockerfile::Copy> = service.copies.iter().filter(from_node).collect();
+        if outs.is_empty() {
+            outs = df
+                .needed_stages(i)
+                .into_iter()
+                .filter(|&s| s != i && s != ni)
+                .flat_map(|s| df.stages[s].copies.iter())
+                .filter(from_node)
+                .filter(|c| c.dest.starts_with(&format!("{wd}/")))
+                .collect();
+        }
         if outs.is_empty() {
             continue;
         }
@@ -248,12 +291,12 @@ fn node(f: &Facts, d: &mut Draft) {
             .collect();
         // Each output goes where the Dockerfile copies it: a step output
         // lands at its own path, so one built elsewhere is copied there.
-        let wd = d.workdir.trim_end_matches('/').to_string();
         let mut outputs = Vec::new();
         let mut moves = Vec::new();
         for c in &outs {
             for src in &c.sources {
                 let rel = src.strip_prefix(&format!("{}/", nwd.trim_end_matches('/'))).unwrap_or(src.trim_start_matches('/'));
+                let rel = rel.trim_end_matches('/');
                 let built = match &root {
                     Some(r) => format!("{r}/{rel}"),
                     None => rel.to_string(),
@@ -275,7 +318,24 @@ fn node(f: &Facts, d: &mut Draft) {
                 }
             }
         }
-        let mut cmds: Vec<String> = ns.runs.iter().map(|r| r.command.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        // The stage's own package installs (`apk add make`) become the
+        // step's Debian packages; the rest of its RUNs run as written.
+        let os_words = ["apk ", "apt-get ", "apt ", "dnf ", "yum "];
+        let mut cmds: Vec<String> = Vec::new();
+        for r in &ns.runs {
+            let kept: Vec<&str> =
+                r.command.split("&&").map(str::trim).filter(|c| !c.is_empty() && !os_words.iter().any(|w| c.starts_with(w))).collect();
+            if !kept.is_empty() {
+                cmds.push(kept.join(" && "));
+            }
+        }
+        let (mut step_packages, _) = super::distro::translate(ns.os_family, &ns.apt_packages);
+        step_packages.retain(|p| !p.contains('=') && !["ca-certificates", "curl", "wget", "gnupg", "git"].contains(&p.as_str()));
+        for p in ["nodejs", "npm"].into_iter().rev() {
+            if !step_packages.iter().any(|x| x == p) {
+                step_packages.insert(0, p.to_string());
+            }
+        }
         if cmds.iter().any(|c| c.contains("yarn")) {
             cmds.insert(0, "command -v yarn >/dev/null || npm install -g --silent yarn@1".into());
         }
@@ -306,7 +366,7 @@ fn node(f: &Facts, d: &mut Draft) {
             caches: vec!["npm".into()],
             env,
             after: vec![],
-            packages: vec!["nodejs".into(), "npm".into()],
+            packages: step_packages,
             why: format!("{name}: stage {} (FROM {}) builds assets the image copies", ns.name.as_deref().unwrap_or("?"), ns.base),
         });
         d.note(format!("the Node build runs with Debian's nodejs/npm on its own branch; {name} used {}", ns.base));
@@ -334,6 +394,24 @@ fn django_static(f: &Facts, d: &mut Draft) {
     let mut run = if from_docker.is_empty() { "python manage.py collectstatic --noinput".to_string() } else { from_docker.join(" && ") };
     if !run.contains("--noinput") && !run.contains("--no-input") {
         run = run.replace("collectstatic", "collectstatic --noinput");
+    }
+    // A manage.py that names no settings module (the project reads it
+    // from a .env): the settings that hold STATIC_ROOT, in the image too,
+    // or neither collectstatic nor the server finds Django's settings.
+    let manage = f.read("manage.py").unwrap_or_default();
+    let named = manage.contains("DJANGO_SETTINGS_MODULE")
+        || d.env.iter().any(|(k, _)| k == "DJANGO_SETTINGS_MODULE")
+        || run.contains("DJANGO_SETTINGS_MODULE")
+        || run.contains("--settings");
+    let module = settings_file
+        .strip_suffix(".py")
+        .map(|m| m.replace('/', "."))
+        .filter(|m| m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.'));
+    if let (false, Some(module)) = (named, module) {
+        d.note(format!(
+            "manage.py names no settings module: DJANGO_SETTINGS_MODULE={module} (where STATIC_ROOT is) in the image and the static step; `docker run -e DJANGO_SETTINGS_MODULE=…` picks another"
+        ));
+        d.env.push(("DJANGO_SETTINGS_MODULE".into(), module));
     }
     let mut env = step_env(d);
     if !run.contains("SECRET_KEY=") && !env.iter().any(|(k, _)| k.contains("SECRET_KEY")) {

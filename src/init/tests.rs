@@ -306,3 +306,51 @@ fn a_root_dockerfile_places_its_entrypoint_and_data_dir() {
     assert!(strs(&spec.system.packages).contains(&"libxml2"));
     assert!(d.notes.iter().any(|n| n.contains("libxrender-dev in the image")), "{:?}", d.notes);
 }
+
+/// Radicale's shape: the builder's venv (`python -m venv /app/venv`) is
+/// copied onto the app directory and started by path; the port is in
+/// `--hosts`; apk's runtime packages become Debian's; the home under
+/// /var/lib is a VOLUME, so the user owns it. And `/etc/NAME` made for a
+/// start script's config is the user's; `/etc/apt/…` is not.
+#[test]
+fn an_alpine_venv_copied_onto_the_app_dir() {
+    let dir = Dir::new(
+        "alpinevenv",
+        &[
+            ("pyproject.toml", "[project]\nname = \"cal\"\nversion = \"1\"\ndependencies = []\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n"),
+            ("cal/__init__.py", ""),
+            (
+                "Dockerfile",
+                "FROM python:3-alpine AS builder\nRUN apk add --no-cache --virtual gcc libffi-dev musl-dev && python -m venv /app/venv && /app/venv/bin/pip install .\n\
+                 FROM python:3-alpine\nWORKDIR /app\nRUN apk add --no-cache ca-certificates openssl curl libmagic && mkdir -p /etc/cal /etc/apt/keyrings\n\
+                 COPY --from=builder /app/venv /app\nVOLUME /var/lib/cal\nENTRYPOINT [\"/app/bin/python\", \"/app/bin/cal\"]\nCMD [\"--hosts\", \"0.0.0.0:5232,[::]:5232\"]\n",
+            ),
+        ],
+    );
+    let (d, spec) = dir.draft();
+    assert_eq!(spec.image.entrypoint, Some(vec!["/opt/venv/bin/python".to_string(), "/opt/venv/bin/cal".to_string()]), "{:?}", d.notes);
+    assert_eq!(spec.python.as_ref().unwrap().venv, "/opt/venv");
+    assert_eq!(strs(&spec.image.expose), ["5232"]);
+    assert_eq!(strs(&spec.system.packages), ["openssl", "libmagic1"]);
+    assert!(strs(&spec.system.build_packages).contains(&"libffi-dev") && !strs(&spec.system.build_packages).contains(&"musl-dev"));
+    let dirs = spec.steps.iter().find(|s| s.name.value == "dirs").expect("a dirs step");
+    assert_eq!(strs(&dirs.outputs), ["/var/lib/cal", "/etc/cal"]);
+}
+
+/// `pip install -e /src[pg]` after `ADD . /src`: the project, editable,
+/// with its extra; `pip install other[x]` is not the project.
+#[test]
+fn a_pip_install_of_the_copy_path_is_the_project() {
+    let dir = Dir::new(
+        "copypath",
+        &[
+            ("pyproject.toml", "[project]\nname = \"ledger\"\nversion = \"1\"\ndependencies = []\n[project.optional-dependencies]\npg = [\"psycopg2\"]\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n"),
+            ("ledger/__init__.py", ""),
+            ("Dockerfile", "FROM python:3.11-alpine\nADD . /src\nRUN pip install requests[socks] && pip install -e /src[pg]\nCMD [\"python\", \"-m\", \"ledger\"]\n"),
+        ],
+    );
+    let (_, spec) = dir.draft();
+    let py = spec.python.as_ref().unwrap();
+    assert_eq!(strs(&py.extras), ["pg"]);
+    assert!(py.editable);
+}

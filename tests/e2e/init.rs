@@ -112,3 +112,55 @@ fn poetry_project_and_uv_workspace_member() {
     let out = docker().args(["run", "--rm", &w.tag]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("answer 42 2 m"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// An Alpine Dockerfile that runs as root (shaped after a self-hosted
+/// budget app): apk's names become Debian's (postgresql-dev → libpq-dev,
+/// shadow and musl-dev dropped), `pip install -e /src[pg]` names the
+/// project's extra by its copy path, a package added on the pip command
+/// line goes in beside the uv.lock, and the start script writes a config
+/// under /etc and data into a VOLUME, both the image user's here.
+#[test]
+fn alpine_root_service_with_a_lock_extras_and_runtime_dirs() {
+    gate!(Primary);
+    let p = Project::from_dir("tests/fixtures/init/alpine-service");
+    let spec = init(&p);
+    assert!(spec.contains("extras = [\"pg\"]") && spec.contains("\"six==1.16.0\"") && !spec.contains("shadow"), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:8000/"), "ledger 0.3.0 psycopg2 2.9.10 six 1.16.0 port 8000");
+    assert_eq!(p.run("sh", &["-c", "stat -c %u /data /etc/ledger; stat -c %u:%g /etc; id -u"]), "1000\n1000\n0:0\n1000");
+    assert_eq!(p.run("sh", &["-c", "command -v gcc || echo none"]), "none");
+}
+
+/// A venv that is the app directory (`virtualenv /board` with WORKDIR
+/// /board, started as `/board/bin/board-serve`), a Node stage built with
+/// make whose output a Python build stage copies into the app, and an
+/// editable install by hatchling 1.21 (zip times before 1980 fail it).
+#[test]
+fn venv_in_the_app_dir_with_node_assets_through_a_build_stage() {
+    gate!(Primary);
+    let p = Project::from_dir("tests/fixtures/init/venv-in-app");
+    let spec = init(&p);
+    assert!(spec.contains("\"/opt/venv/bin/board-serve\"") && spec.contains("\"make\""), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:8080/"), "board /* bundled */");
+    assert_eq!(p.run("sh", &["-c", "stat -c %u /db; command -v node make || echo none"]), "1000\nnone");
+}
+
+/// A Heroku-style Django project with no Dockerfile (shaped after a
+/// self-hosted tracker): the Procfile runs a script that starts gunicorn
+/// without a bind (it binds $PORT), manage.py names no settings module,
+/// and runtime.txt gives the Python. init sets PORT and the settings that
+/// hold STATIC_ROOT, so collectstatic runs and the server answers.
+#[test]
+fn procfile_script_django_without_a_settings_default() {
+    gate!(Primary);
+    let p = Project::from_dir("tests/fixtures/init/procfile-django");
+    let spec = init(&p);
+    assert!(spec.contains("BASE = \"python:3.11-slim-bookworm\"   # runtime.txt"), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &["-e", "SECRET_KEY=run-time"]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:8000/"), "nursery ok nursery.settings.base");
+    assert_eq!(p.run("sh", &["-c", "cat /app/static/nursery/app.css"]), "body { color: teal; }");
+}
