@@ -283,6 +283,40 @@ fn venv_in_workdir(f: &Facts, d: &mut Draft) {
     }
 }
 
+/// The user a root start script drops to (`gosu NAME`, `su-exec NAME`),
+/// when the Dockerfile creates it with a uid (`adduser -u 9898 NAME`) and
+/// the script also runs without root (it checks `id -u` or `$EUID`, as
+/// the official images' entrypoints do): the image can run as that user
+/// from the start, and the script takes its non-root path.
+fn dropped_to(f: &Facts, d: &Draft) -> Option<(String, String)> {
+    let (_, df) = f.dockerfile.as_ref()?;
+    let st = f.stage()?;
+    let script = d.entrypoint.iter().chain(&d.cmd).flatten().find(|w| w.ends_with(".sh"))?;
+    let path = super::python::context_path(st, script).or_else(|| Some(script.trim_start_matches("./").to_string()))?;
+    let text = f.read(&path).or_else(|| f.read(script.trim_start_matches('/')))?;
+    let non_root = text.contains("EUID") || text.contains("id -u)") || text.contains("id -u`");
+    if !non_root {
+        return None;
+    }
+    let name = text.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let i = w.iter().position(|x| *x == "gosu" || *x == "su-exec")?;
+        w.get(i + 1).map(|n| n.trim_matches(['"', '\''])).filter(|n| !n.starts_with(['$', '-']) && !n.is_empty()).map(String::from)
+    })?;
+    let uid = df.stages.iter().flat_map(|s| &s.runs).find_map(|r| {
+        r.command.split("&&").find_map(|c| {
+            let w: Vec<&str> = c.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "useradd" || *x == "adduser")?;
+            let rest = &w[i..];
+            if !rest.contains(&name.as_str()) {
+                return None;
+            }
+            rest.windows(2).find(|p| p[0] == "--uid" || p[0] == "-u").map(|p| p[1].to_string())
+        })
+    })?;
+    uid.bytes().all(|b| b.is_ascii_digit()).then_some((name, uid))
+}
+
 /// Servers the start command (or the script it runs) names are
 /// dependencies: from an extra of the project that has them, else added.
 fn servers(f: &Facts, d: &mut Draft) {
@@ -586,6 +620,19 @@ fn user(f: &Facts, d: &mut Draft) {
                             .unwrap_or(""),
                     )
                     .is_some_and(|t| t.contains("gosu") || t.contains("chown") || t.contains("su-exec"));
+            if !low_port && drops {
+                if let Some((name, uid)) = dropped_to(f, d) {
+                    d.user = Some(format!("{name}:{uid}"));
+                    d.why(
+                        "user",
+                        format!(
+                            "{} runs as root and its start script drops to {name} (uid {uid}), and runs without root too: strata's image runs as {name}",
+                            f.dockerfile_name()
+                        ),
+                    );
+                    return;
+                }
+            }
             if low_port || drops {
                 d.user = Some("root".into());
                 let why = if low_port { "the service binds a port below 1024" } else { "its start script changes owners or users itself" };

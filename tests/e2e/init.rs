@@ -164,3 +164,19 @@ fn procfile_script_django_without_a_settings_default() {
     assert_eq!(http_get(&c.0, "http://127.0.0.1:8000/"), "nursery ok nursery.settings.base");
     assert_eq!(p.run("sh", &["-c", "cat /app/static/nursery/app.css"]), "body { color: teal; }");
 }
+
+/// A root image whose entrypoint drops to the user the Dockerfile makes
+/// (`su-exec keeper`), and runs as that user when started so (it checks
+/// `id -u`, as the official images' entrypoints do): strata's image runs
+/// as keeper:9898 from the start. As root it would call su-exec, which a
+/// Debian image does not have.
+#[test]
+fn an_entrypoint_that_drops_to_its_user_runs_as_that_user() {
+    gate!(Primary);
+    let p = Project::from_dir("tests/fixtures/init/drop-to-user");
+    let spec = init(&p);
+    assert!(spec.contains("user = \"keeper:9898\""), "{spec}");
+    build(&p, &spec);
+    let c = Running::start(&p, &[]);
+    assert_eq!(http_get(&c.0, "http://127.0.0.1:7000/"), "keeper uid 9898 keeper");
+}
