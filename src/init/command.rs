@@ -289,7 +289,6 @@ fn venv_in_workdir(f: &Facts, d: &mut Draft) {
 /// the official images' entrypoints do): the image can run as that user
 /// from the start, and the script takes its non-root path.
 fn dropped_to(f: &Facts, d: &Draft) -> Option<(String, String)> {
-    let (_, df) = f.dockerfile.as_ref()?;
     let st = f.stage()?;
     let script = d.entrypoint.iter().chain(&d.cmd).flatten().find(|w| w.ends_with(".sh"))?;
     let path = super::python::context_path(st, script).or_else(|| Some(script.trim_start_matches("./").to_string()))?;
@@ -303,18 +302,22 @@ fn dropped_to(f: &Facts, d: &Draft) -> Option<(String, String)> {
         let i = w.iter().position(|x| *x == "gosu" || *x == "su-exec")?;
         w.get(i + 1).map(|n| n.trim_matches(['"', '\''])).filter(|n| !n.starts_with(['$', '-']) && !n.is_empty()).map(String::from)
     })?;
-    let uid = df.stages.iter().flat_map(|s| &s.runs).find_map(|r| {
-        r.command.split("&&").find_map(|c| {
-            let w: Vec<&str> = c.split_whitespace().collect();
-            let i = w.iter().position(|x| *x == "useradd" || *x == "adduser")?;
-            let rest = &w[i..];
-            if !rest.contains(&name.as_str()) {
-                return None;
-            }
-            rest.windows(2).find(|p| p[0] == "--uid" || p[0] == "-u").map(|p| p[1].to_string())
-        })
-    })?;
+    let uid = created_uid(f, &name)?;
     uid.bytes().all(|b| b.is_ascii_digit()).then_some((name, uid))
+}
+
+/// The uid a `useradd`/`adduser` of the service's stages gives `name`
+/// (`-u UID`, `--uid UID`).
+fn created_uid(f: &Facts, name: &str) -> Option<String> {
+    f.runs().iter().find_map(|r| {
+        let w: Vec<&str> = r.command.split_whitespace().collect();
+        let i = w.iter().position(|x| *x == "useradd" || *x == "adduser")?;
+        let rest = &w[i..];
+        if !rest.contains(&name) {
+            return None;
+        }
+        rest.windows(2).find(|p| p[0] == "--uid" || p[0] == "-u").map(|p| p[1].to_string())
+    })
 }
 
 /// Servers the start command (or the script it runs) names are
@@ -589,15 +592,7 @@ fn user(f: &Facts, d: &mut Draft) {
     match &s.user {
         Some(u) if u != "root" && u != "0" => {
             let name = u.split(':').next().unwrap_or(u).to_string();
-            let uid = f.runs().iter().find_map(|r| {
-                let w: Vec<&str> = r.command.split_whitespace().collect();
-                let i = w.iter().position(|x| *x == "useradd" || *x == "adduser")?;
-                let rest = &w[i..];
-                if !rest.contains(&name.as_str()) {
-                    return None;
-                }
-                rest.windows(2).find(|p| p[0] == "--uid" || p[0] == "-u").map(|p| p[1].to_string())
-            });
+            let uid = created_uid(f, &name);
             if name.bytes().all(|b| b.is_ascii_digit()) {
                 return;
             }

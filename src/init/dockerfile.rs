@@ -241,6 +241,14 @@ impl Dockerfile {
 }
 
 impl Stage {
+    /// A Node (or bun) image: `node:20`, `docker.io/library/node:20-slim`,
+    /// `REGISTRY/…/node:20`, `oven/bun:1`. init turns such a stage into an
+    /// asset step, so its packages are not the builder's.
+    pub fn is_node(&self) -> bool {
+        let b = self.base.trim_start_matches("docker.io/").trim_start_matches("library/");
+        b.starts_with("node") || b.starts_with("oven/bun") || self.base.contains("/node:")
+    }
+
     /// The value of environment variable `key`.
     pub fn env_var(&self, key: &str) -> Option<&str> {
         self.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

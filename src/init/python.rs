@@ -513,13 +513,9 @@ fn natives(f: &Facts, d: &mut Draft) {
         let before = d.system_packages.len();
         Draft::add_packages(&mut d.system_packages, &rt.iter().map(String::as_str).collect::<Vec<_>>());
         Draft::add_packages(&mut d.build_packages, &dev.iter().map(String::as_str).collect::<Vec<_>>());
-        for s in df.needed_stages(i).into_iter().filter(|&s| s != i) {
+        for s in df.needed_stages(i).into_iter().filter(|&s| s != i && !df.stages[s].is_node()) {
             let (names, _) = distro::translate(df.stages[s].os_family, &df.stages[s].apt_packages);
             let build: Vec<String> = names.iter().filter(keep).map(|p| bookworm_name(p, trixie)).collect();
-            let b = df.stages[s].base.trim_start_matches("docker.io/").trim_start_matches("library/");
-            if b.starts_with("node") || b.starts_with("oven/bun") {
-                continue;
-            }
             Draft::add_packages(&mut d.build_packages, &build.iter().map(String::as_str).collect::<Vec<_>>());
         }
         if d.system_packages.len() > before {

@@ -244,7 +244,7 @@ fn node(f: &Facts, d: &mut Draft) {
     let (Some((name, df)), Some(i)) = (&f.dockerfile, f.stage) else { return };
     let service = &df.stages[i];
     for (ni, ns) in df.stages.iter().enumerate() {
-        if !ns.base.starts_with("node") && !ns.base.contains("/node:") && !ns.base.starts_with("oven/bun") {
+        if !ns.is_node() {
             continue;
         }
         let stage_names: Vec<String> = vec![ni.to_string(), ns.name.clone().unwrap_or_default()];

@@ -588,6 +588,9 @@ pub(super) fn install(
         mounts.push(Mount::Generated { target: GEN_MOUNT.into(), files: vec![("requirements.txt".into(), generated.join("\n") + "\n")] });
         reqs.push(format!("-r {GEN_MOUNT}/requirements.txt"));
     }
+    // The installer over `reqs`: the whole install, or what a uv sync
+    // leaves to it.
+    let install_reqs = || words(&[format!("{}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ")]);
     let script = match py.lock_kind {
         Some(LockKind::Uv) => {
             let text =
@@ -606,11 +609,7 @@ pub(super) fn install(
             // `packages` the lock does not hold (a server the Dockerfile
             // added: `pip install gunicorn`): installed after the sync, in
             // the same layer, since a sync removes what the lock lacks.
-            let extra = if reqs.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", words(&[format!("{}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ")]))
-            };
+            let extra = if reqs.is_empty() { String::new() } else { format!("; {}", install_reqs()) };
             words(&[
                 format!(
                     "set -e; cd {}; UV_PROJECT_ENVIRONMENT={venv} {UV_HOME}/bin/uv sync -q --frozen{no_dev}{}",
@@ -623,7 +622,7 @@ pub(super) fn install(
                 + &venv_cleanup(py)
         }
         _ if reqs.is_empty() => format!("set -e; true{}", venv_cleanup(py)),
-        _ => words(&[format!("set -e; {}{}", installer_cmd(py), compile_flag(py)), quoted.join(" "), reqs.join(" ") + &venv_cleanup(py)]),
+        _ => format!("set -e; {}{}", install_reqs(), venv_cleanup(py)),
     };
     let installer = if py.installer.value == Installer::Uv { "uv" } else { "pip" };
     let what = match (&py.lock, &py.pyproject) {
