@@ -26,8 +26,12 @@ pub fn config_label(config: &[u8], key: &str) -> Option<String> {
 /// The result's image config: base config + the spec's settings + one
 /// history entry per layer strata added.
 ///
-/// `created` (RFC 3339) is the build time, or `SOURCE_DATE_EPOCH` for
-/// reproducible images; it dates the image and strata's history entries.
+/// `created` (RFC 3339) is `SOURCE_DATE_EPOCH`, for reproducible images: it
+/// dates the image and strata's history entries. Without it the config
+/// has no time of its own (the base's `created` is dropped), as the
+/// Dockerfile frontend's has none: BuildKit's exporter dates each history
+/// entry by its layer's creation and the image by the newest layer. So a
+/// rebuild that changes nothing gives the same image, not one dated now.
 pub fn runtime_config(
     base: Option<&[u8]>,
     patch: &ConfigPatch,
@@ -45,9 +49,10 @@ pub fn runtime_config(
     if !platform.variant.is_empty() {
         obj.insert("variant".into(), json!(platform.variant));
     }
-    if let Some(c) = created {
-        obj.insert("created".into(), json!(c));
-    }
+    match created {
+        Some(c) => obj.insert("created".into(), json!(c)),
+        None => obj.remove("created"),
+    };
     obj.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
     let config = obj.entry("config").or_insert_with(|| json!({}));
     if !config.is_object() {
@@ -176,5 +181,20 @@ mod tests {
         assert_eq!(c["config"]["ExposedPorts"], json!({"8000/tcp": {}}));
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa"]));
         assert_eq!(c["history"].as_array().unwrap().len(), 2);
+    }
+
+    /// Without SOURCE_DATE_EPOCH nothing in the config is dated: not the
+    /// image (the base's time is dropped), not strata's history entries.
+    /// The exporter dates them from the layers, so a rebuild that changes
+    /// nothing gives the same config bytes.
+    #[test]
+    fn config_has_no_time_of_its_own_without_an_epoch() {
+        let base =
+            br#"{"created":"2024-05-01T10:00:00Z","config":{},"history":[{"created":"2024-05-01T10:00:00Z","created_by":"import"}]}"#;
+        let platform = crate::platform::parse("linux/amd64").unwrap();
+        let c = runtime_config(Some(base), &ConfigPatch::default(), &["app: copy a".into()], &platform, None);
+        assert_eq!(c.get("created"), None);
+        assert_eq!(c["history"][0]["created"], "2024-05-01T10:00:00Z", "the base's own history keeps its times");
+        assert_eq!(c["history"][1].get("created"), None);
     }
 }

@@ -129,7 +129,10 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             req.spec.python.iter().flat_map(|p| p.lock.iter()).map(|l| l.value.clone()).filter(|l| !files.contains_key(l)).collect();
         files.extend(read_context_files(client, opts, &lock).await?.into_iter().filter_map(|(p, d)| Some((p, d?))));
     }
-    let created = opts.source_date_epoch.map(crate::timefmt::rfc3339).unwrap_or_else(|| {
+    // The image is dated only by SOURCE_DATE_EPOCH (else by its layers, in
+    // the exporter); the SBOM document by the epoch or now.
+    let epoch = opts.source_date_epoch.map(crate::timefmt::rfc3339);
+    let created = epoch.clone().unwrap_or_else(|| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         crate::timefmt::rfc3339(now)
     });
@@ -145,6 +148,7 @@ async fn build(client: &mut Client, opts: &BuildOpts) -> Result<gw::Result, Fron
             resolved: &resolved[pi],
             deps: deps.stage.zip(deps.found[pi].as_ref()),
             files: &files,
+            epoch: epoch.as_deref(),
             created: &created,
             sbom,
         };
@@ -310,6 +314,9 @@ struct PlatformBuild<'a> {
     /// The deps stage and the deps image found for it.
     deps: Option<(usize, &'a (BaseImage, Vec<u8>))>,
     files: &'a BTreeMap<String, Vec<u8>>,
+    /// SOURCE_DATE_EPOCH (RFC 3339): the image's time, if given.
+    epoch: Option<&'a str>,
+    /// The SBOM document's time: the epoch, else now.
     created: &'a str,
     sbom: bool,
 }
@@ -350,7 +357,7 @@ async fn solve_platform(
         Some((_, (_, config))) => Some(config.as_slice()),
         None => b.resolved.get(b.plan.base_image(b.stage_idx)).map(|r| r.config.as_slice()).filter(|c| !c.is_empty()),
     };
-    let config = image::runtime_config(base_config, b.patch, &lowered.history, b.platform, Some(b.created));
+    let config = image::runtime_config(base_config, b.patch, &lowered.history, b.platform, b.epoch);
     let result = solve(client, opts, lowered.definition).await?;
     let attested = if b.sbom { Some(sbom_attestations(client, opts, b, &inputs, &images, &result).await?) } else { None };
     let built = Built {
