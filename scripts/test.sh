@@ -29,8 +29,10 @@ STRATA_FUZZ_SECS=${STRATA_FUZZ_SECS:-60} bash scripts/fuzz.sh
 STRATA_LANE=classic cargo test --locked --test e2e -- \
     core:: args:: context:: errors:: targets:: layers:: examples::tf_service examples::media_server python::pyproject_and_uv_lock
 # BuildKit v0.8 (no MergeOp, no subrequests, no framed errors): what the
-# old-engine lane always covered, now as the same Rust tests.
+# old-engine lane always covered, now as the same Rust tests, and the
+# project installs (wheel, editable) that leave nothing in the image.
 STRATA_LANE=old cargo test --locked --test e2e -- \
-    core::hello_example_builds_and_runs core::python_web_serves_and_keeps_build_tools_out args:: examples::media_server
+    core::hello_example_builds_and_runs core::python_web_serves_and_keeps_build_tools_out args:: examples::media_server \
+    python::poetry_lock_is_exported_and_installed python::editable_project_points_at_the_app_copy
 bash scripts/old-engine.sh down
 STRATA_E2_NAME=classic bash scripts/engine2.sh down

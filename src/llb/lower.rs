@@ -103,6 +103,9 @@ struct Lowering<'a> {
     app_context: Option<Output>,
     /// The stages the plan's image is built on (its layers).
     image_chain: Vec<usize>,
+    /// Each merge vertex's inputs: a merge of merges is written as one
+    /// merge of all their layers (the same layers, fewer vertices).
+    merges: std::collections::HashMap<Output, Vec<Output>>,
 }
 
 /// Lowers the stage `target` (an index into `plan.stages`).
@@ -116,6 +119,7 @@ pub fn lower(plan: &Plan, inputs: &Inputs, target: usize) -> Lowered {
         context: None,
         app_context: None,
         image_chain: plan.base_chain(plan.target),
+        merges: Default::default(),
     };
     let out = l.stage(target).state;
     let definition = l.g.definition(&out, inputs.spec);
@@ -360,12 +364,30 @@ impl Lowering<'_> {
         if layers.len() == 1 {
             return layers[0].clone();
         }
+        self.merge_op(layers, None, None)
+    }
+
+    /// A merge of `layers`, where a layer that is itself a merge gives its
+    /// own layers instead: MergeOp stacks its inputs in order, so
+    /// merge(merge(a, b), c) is merge(a, b, c), with one vertex fewer for
+    /// every build to check.
+    fn merge_op(&mut self, layers: &[Output], name: Option<&str>, lines: Option<Lines>) -> Output {
+        let mut flat = Vec::new();
+        for l in layers {
+            match self.merges.get(l) {
+                Some(parts) => flat.extend(parts.iter().cloned()),
+                None => flat.push(l.clone()),
+            }
+        }
         let op = pb::Op {
-            inputs: layers.iter().map(input).collect(),
-            op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: (0..layers.len() as i64).map(|i| pb::MergeInput { input: i }).collect() })),
+            inputs: flat.iter().map(input).collect(),
+            op: Some(pb::op::Op::Merge(pb::MergeOp { inputs: (0..flat.len() as i64).map(|i| pb::MergeInput { input: i }).collect() })),
             ..Default::default()
         };
-        self.g.add(op, &format!("merge {} layers", layers.len()), None)
+        let name = name.map(String::from).unwrap_or_else(|| format!("merge {} layers", flat.len()));
+        let out = self.g.add(op, &name, lines);
+        self.merges.insert(out.clone(), flat);
+        out
     }
 
     /// A copy as an independent layer: onto scratch, with the directories
@@ -461,6 +483,10 @@ impl Lowering<'_> {
                 let mut pb_mounts =
                     vec![pb::Mount { input: 0, dest: "/".into(), output: 0, mount_type: pb::MountType::Bind as i32, ..Default::default() }];
                 let mut run_env: Vec<String> = env.to_vec();
+                // The inputs `Mount::Files` binds from, shared by their binds
+                // (and only theirs: a source also mounted writable would turn
+                // the content-based key off).
+                let mut files_inputs: Vec<(Output, usize)> = Vec::new();
                 for m in &r.mounts {
                     match m {
                         Mount::Cache { target, id, sharing, owner, mode } => {
@@ -493,10 +519,39 @@ impl Lowering<'_> {
                             })
                         }
                         Mount::Files { target, from, paths } => {
+                            // Each file is bound read-only from its source by
+                            // selector, as `RUN --mount=type=bind,source=F`
+                            // does: the engine hashes exactly the selected
+                            // paths' content into the key, with no file op
+                            // (a vertex every build checks) to copy them out
+                            // first. The binds sit in a tmpfs at the target
+                            // (one per target), so the only mount point made
+                            // in the rootfs is the target: directly in /tmp,
+                            // or `/mnt`, which the image has.
                             let src = self.source(from);
-                            let files = self.copy_into_scratch(src, paths, &format!("files: {}", paths.join(" ")), false);
-                            inputs.push(input(&files));
-                            pb_mounts.push(bind_ro(inputs.len() - 1, target));
+                            if !pb_mounts.iter().any(|m| m.dest == *target && m.mount_type == pb::MountType::Tmpfs as i32) {
+                                pb_mounts.push(pb::Mount {
+                                    input: -1,
+                                    dest: target.clone(),
+                                    output: -1,
+                                    mount_type: pb::MountType::Tmpfs as i32,
+                                    ..Default::default()
+                                });
+                            }
+                            let idx = match files_inputs.iter().find(|(o, _)| *o == src) {
+                                Some((_, i)) => *i,
+                                None => {
+                                    inputs.push(input(&src));
+                                    files_inputs.push((src, inputs.len() - 1));
+                                    inputs.len() - 1
+                                }
+                            };
+                            for p in paths {
+                                let rel = p.trim_end_matches('/');
+                                let mut m = bind_ro(idx, &format!("{}/{rel}", target.trim_end_matches('/')));
+                                m.selector = format!("/{rel}");
+                                pb_mounts.push(m);
+                            }
                         }
                         Mount::Source { target, from, writable } => {
                             let src = self.source(from);
@@ -590,14 +645,7 @@ impl Lowering<'_> {
                     };
                     parts.push(self.g.add(op, "", None));
                 }
-                let op = pb::Op {
-                    inputs: parts.iter().map(input).collect(),
-                    op: Some(pb::op::Op::Merge(pb::MergeOp {
-                        inputs: (0..parts.len() as i64).map(|i| pb::MergeInput { input: i }).collect(),
-                    })),
-                    ..Default::default()
-                };
-                self.g.add(op, name, lines)
+                self.merge_op(&parts, Some(name), lines)
             }
         }
     }
@@ -662,6 +710,53 @@ copy = ["app.py", "templates/"]
             ..Inputs::offline(platform, Some(("strata.toml", SPEC)), merge)
         };
         lower(&plan, &inputs, plan.target)
+    }
+
+    /// The dependency files reach the install as read-only binds of the
+    /// context by selector (the engine keys them by content), in a tmpfs at
+    /// the mount target: no file op copies them out first.
+    #[test]
+    fn dependency_files_are_bound_by_selector_without_a_file_op() {
+        for merge in [false, true] {
+            let def = lowered_with(&["wheels"], merge).definition;
+            let ops: Vec<pb::Op> = def.def.iter().map(|b| <pb::Op as prost::Message>::decode(b.as_slice()).unwrap()).collect();
+            let names: Vec<&String> = def.metadata.values().filter_map(|m| m.description.get("llb.customname")).collect();
+            assert!(!names.iter().any(|n| n.starts_with("files:")), "{names:?}");
+            let install = ops
+                .iter()
+                .find_map(|o| match &o.op {
+                    Some(pb::op::Op::Exec(e)) if e.meta.as_ref().unwrap().args[2].contains("-r /tmp/strata-deps/requirements.txt") => {
+                        Some(e)
+                    }
+                    _ => None,
+                })
+                .expect("the install");
+            let tmpfs = install.mounts.iter().position(|m| m.dest == "/tmp/strata-deps" && m.mount_type == pb::MountType::Tmpfs as i32);
+            let bind = install.mounts.iter().position(|m| m.dest == "/tmp/strata-deps/requirements.txt");
+            let (Some(t), Some(b)) = (tmpfs, bind) else { panic!("{:?}", install.mounts) };
+            assert!(t < b, "the tmpfs is mounted first");
+            let m = &install.mounts[b];
+            assert!(m.readonly && m.selector == "/requirements.txt" && m.output == -1, "{m:?}");
+        }
+    }
+
+    /// Every op of a definition is one its result needs: a merge folded
+    /// into a bigger one is not left behind.
+    #[test]
+    fn a_definition_holds_only_the_ops_its_result_needs() {
+        for merge in [false, true] {
+            let def = lowered_with(&["wheels"], merge).definition;
+            let ops: Vec<(String, pb::Op)> =
+                def.def.iter().map(|b| (crate::llb::digest_of(b), <pb::Op as prost::Message>::decode(b.as_slice()).unwrap())).collect();
+            let mut needed: BTreeSet<String> = [ops.last().unwrap().0.clone()].into();
+            for (d, o) in ops.iter().rev() {
+                if needed.contains(d) {
+                    needed.extend(o.inputs.iter().map(|i| i.digest.clone()));
+                }
+            }
+            assert_eq!(needed.len(), ops.len(), "unused ops in the definition (merge: {merge})");
+            assert!(def.metadata.keys().all(|d| needed.contains(d)));
+        }
     }
 
     /// `[python]` with only `packages` has no dependency file to mount:
@@ -766,7 +861,7 @@ copy = ["app.py", "templates/"]
         // the copy is onto the builder, not onto scratch
         assert_eq!(under.inputs.len(), 2, "{under:?}");
         let merges = ops.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))).count();
-        assert!(merges >= 2, "the image's layers are still merged");
+        assert!(merges >= 1, "the image's layers are still merged");
     }
 
     /// A stage the image is not built on: a step's inputs are one file op
@@ -864,7 +959,7 @@ copy = ["app.py", "templates/"]
         let last = crate::llb::digest_of(def.def.last().unwrap());
         assert_eq!(last, GOLDEN, "LLB bytes changed");
     }
-    const GOLDEN: &str = "sha256:09953b457fd6e35200e1938f80c692153da95c1b6dfbd446b7e9cda87996f4da";
+    const GOLDEN: &str = "sha256:ed1981d0ee18bb5c13548a637717e9faa958ea3d96683d659f4052bd2ef54faa";
 
     #[test]
     fn runtime_packages_install_once_and_not_in_the_builder() {
@@ -894,8 +989,9 @@ copy = ["app.py", "templates/"]
         assert!(!linear.iter().any(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))));
         let merged = ops(true);
         let merges: Vec<&pb::Op> = merged.iter().filter(|o| matches!(o.op, Some(pb::op::Op::Merge(_)))).collect();
-        // deps = (base..workdir) + venv; runtime = deps + two app copies
-        assert_eq!(merges.iter().map(|m| m.inputs.len()).collect::<Vec<_>>(), [2, 3]);
+        // runtime = (base..workdir) + venv + two app copies: one merge, the
+        // deps stage's merge folded into it
+        assert_eq!(merges.iter().map(|m| m.inputs.len()).collect::<Vec<_>>(), [4]);
         // each app copy starts from scratch: its only input is the context
         for o in &merged {
             if let Some(pb::op::Op::File(f)) = &o.op {

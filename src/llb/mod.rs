@@ -34,6 +34,8 @@ pub struct Lines {
 #[derive(Default)]
 pub struct Graph {
     ops: Vec<Vec<u8>>,
+    /// Each op's digest, in `ops`' order, and the digests of its inputs.
+    order: Vec<(String, Vec<String>)>,
     seen: HashSet<String>,
     metadata: BTreeMap<String, pb::OpMetadata>,
     locations: BTreeMap<String, Vec<Lines>>,
@@ -68,6 +70,7 @@ impl Graph {
         let digest = digest_of(&bytes);
         if self.seen.insert(digest.clone()) {
             self.ops.push(bytes);
+            self.order.push((digest.clone(), op.inputs.iter().map(|i| i.digest.clone()).collect()));
             if !name.is_empty() || ignore_cache {
                 let mut meta = pb::OpMetadata { ignore_cache, ..Default::default() };
                 if !name.is_empty() {
@@ -96,7 +99,9 @@ impl Graph {
         for bytes in &def.def[..def.def.len() - 1] {
             let digest = digest_of(bytes);
             if self.seen.insert(digest.clone()) {
+                let inputs = pb::Op::decode(bytes.as_slice()).map(|o| o.inputs.into_iter().map(|i| i.digest).collect()).unwrap_or_default();
                 self.ops.push(bytes.clone());
+                self.order.push((digest.clone(), inputs));
                 if let Some(m) = def.metadata.get(&digest) {
                     self.metadata.insert(digest, m.clone());
                 }
@@ -107,7 +112,25 @@ impl Graph {
 
     /// The definition whose result is `result`, with the spec attached as
     /// the source map so failing steps point at their spec lines.
+    ///
+    /// Only the ops the result needs are in it, in the order they were
+    /// added: lowering may make ops that end up unused (a merge folded into
+    /// a bigger one).
     pub fn definition(mut self, result: &Output, source: Option<(&str, &str)>) -> pb::Definition {
+        let mut needed: HashSet<String> = HashSet::new();
+        let deps: std::collections::HashMap<&str, &[String]> = self.order.iter().map(|(d, i)| (d.as_str(), i.as_slice())).collect();
+        let mut todo = vec![result.digest.clone()];
+        while let Some(d) = todo.pop() {
+            if let Some(inputs) = deps.get(d.as_str()) {
+                todo.extend(inputs.iter().filter(|i| !needed.contains(*i)).cloned());
+            }
+            needed.insert(d);
+        }
+        let keep: Vec<bool> = self.order.iter().map(|(d, _)| needed.contains(d)).collect();
+        let mut k = keep.iter();
+        self.ops.retain(|_| *k.next().unwrap_or(&true));
+        self.metadata.retain(|d, _| needed.contains(d));
+        self.locations.retain(|d, _| needed.contains(d));
         let terminal = pb::Op { inputs: vec![input(result)], ..Default::default() };
         let bytes = marshal_op(&terminal);
         let digest = digest_of(&bytes);

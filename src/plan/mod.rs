@@ -850,7 +850,12 @@ copy = ["app.py"]
         assert_ne!(venv, src);
         let pv = plan(&venv);
         assert!(pv.stages.iter().all(|s| s.name != "py-tool-branch"));
-        assert_eq!(pv.stages[stage(&pv, "py-tool")].ops[1].name(), "python: uv 0.13.9 (pinned wheel, sha256-checked; builder only)");
+        // one command: /root/.cache made by the installer's own
+        let ops = &pv.stages[stage(&pv, "py-tool")].ops;
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        let Op::Run(r) = &ops[0] else { panic!() };
+        assert_eq!(r.name, "python: uv 0.13.9 (pinned wheel, sha256-checked; builder only)");
+        assert!(r.script.starts_with("set -e; mkdir -p /root/.cache; python3 -c "), "{}", r.script);
         // with a wheelhouse, straight out of the uv wheel
         let p = plan(&src.replace("[python]\n", "[python]\nwheels = \"wheels\"\n"));
         let tool = &p.stages[stage(&p, "py-tool-branch")];

@@ -214,7 +214,17 @@ impl<'a> Planner<'a> {
             span: py.installer.span.clone(),
         };
         let tool = if on_builder {
-            self.stage("py-tool", tool_base.clone(), vec![cache_dir, tool_op], "the installer (builder only)")
+            // The installer's own command makes /root/.cache first, a
+            // vertex fewer than a file op before it, unless a cache mount
+            // of its own would make it a mount point there.
+            let ops = match tool_op {
+                Op::Run(mut r) if !r.mounts.iter().any(|m| matches!(m, super::Mount::Cache { .. })) && r.script.starts_with("set -e; ") => {
+                    r.script = format!("set -e; mkdir -p /root/.cache; {}", &r.script["set -e; ".len()..]);
+                    vec![Op::Run(r)]
+                }
+                op => vec![cache_dir, op],
+            };
+            self.stage("py-tool", tool_base.clone(), ops, "the installer (builder only)")
         } else {
             let home = python::tool_home(py);
             let span = py.installer.span.clone();

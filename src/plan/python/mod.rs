@@ -32,9 +32,12 @@ pub const GEN_MOUNT: &str = "/tmp/strata-gen";
 pub const SRC_MOUNT: &str = "/tmp/strata-src";
 /// Where a lock export is mounted for the install.
 pub const EXPORT_MOUNT: &str = "/tmp/strata-export";
-/// Where the project's wheels and the installer are mounted in the runtime.
-pub const PROJECT_MOUNT: &str = "/tmp/strata-project";
-pub const TOOL_MOUNT: &str = "/tmp/strata-tool";
+/// Where the project's wheels and the installer are mounted in the runtime
+/// (at their paths in the builder, so the two share it): `/mnt`, which the
+/// image has, as tini's mount does. BuildKit 0.8 leaves the mount points it
+/// makes in the layer; inside `/mnt` they are in a tmpfs and go with it.
+pub const PROJECT_MOUNT: &str = "/mnt";
+pub const TOOL_MOUNT: &str = "/mnt";
 /// Where the pinned uv wheel is mounted to be unpacked (builder only).
 pub const UV_WHEEL_MOUNT: &str = "/tmp/strata-uv-wheel";
 /// The uv tool venv in the builder (never copied to the runtime).
@@ -800,13 +803,17 @@ pub(super) fn editable_install(py: &Python, spec: &Spec, image: &str, tool: usiz
     let mut mounts = Vec::new();
     let pip = py.installer.value == Installer::Pip;
     let flags: Vec<String> = source_flags(py, &mut mounts, pip).iter().map(|a| shell_quote(a)).collect();
-    // The installer's cache, mounted under /tmp (where nothing stays) with
-    // the id of the preset, so the build backend's downloads are shared.
-    let cache_dir = "/tmp/strata-installer-cache";
+    // The installer's cache, with the id of the preset, so the build
+    // backend's downloads are shared: under /mnt, mounted after the
+    // installer's (whose tmpfs holds its mount point), so nothing stays.
+    let cache_dir = "/mnt/strata-installer-cache";
     let (presets, _) = cache_mounts(if pip { "pip" } else { "uv" }, spec, image);
-    if let Some(Mount::Cache { id, sharing, .. }) = presets.first() {
-        mounts.push(Mount::Cache { target: cache_dir.into(), id: id.clone(), sharing: *sharing, owner: None, mode: None });
-    }
+    let cache = match presets.first() {
+        Some(Mount::Cache { id, sharing, .. }) => {
+            Some(Mount::Cache { target: cache_dir.into(), id: id.clone(), sharing: *sharing, owner: None, mode: None })
+        }
+        _ => None,
+    };
     let (script, mut env) = match py.installer.value {
         Installer::Uv => {
             let uv = format!("{}/bin/uv", UV_HOME.trim_start_matches('/'));
@@ -840,6 +847,7 @@ pub(super) fn editable_install(py: &Python, spec: &Spec, image: &str, tool: usiz
             )
         }
     };
+    mounts.extend(cache);
     env.push(("SOURCE_DATE_EPOCH".into(), INSTALL_EPOCH.into()));
     let name = project_name(py);
     run(format!("python: install {name} editable ({dir})"), script + &venv_cleanup(py), mounts, env, project_span(py))
