@@ -10,9 +10,11 @@ The Dockerfiles are bench/projects/<name>.Dockerfile. Dependencies come from
 PyPI (and npm), through cache mounts on both sides.
 
 Scenarios: cold (--no-cache), no change, code edit (a module of the app
-edited), and the image size. Times are medians of --rounds rounds; within
-a scenario the two tools take turns (the order alternates by round), so
-both are measured in the same engine state.
+edited), and the image size. Times are medians of --rounds rounds (no
+change: three times as many, since a sub-second build's round-to-round
+noise is as big as the margin measured); within a scenario the two tools
+take turns (the order alternates by round), so both are measured in the
+same engine state.
 
     python3 bench/projects.py [--rounds N] [--only NAME] [--json out.json]
 
@@ -93,7 +95,7 @@ def run(name, tmp, rounds):
     out = {tool: {} for tool in tools}
     for scenario in SCENARIOS:
         times = {tool: [] for tool in tools}
-        for r in range(rounds):
+        for r in range(rounds * 3 if scenario == "no change" else rounds):
             for tool in tools if r % 2 == 0 else tools[::-1]:
                 if scenario == "code edit":
                     with open(os.path.join(work[tool], PROJECTS[name][1]), "a") as f:
@@ -120,7 +122,7 @@ def main():
             if a.only and name != a.only:
                 continue
             results[name] = run(name, tmp, a.rounds)
-    print(f"engine: Docker {engine}; median of {a.rounds} round(s); strata from `strata init`, unedited\n")
+    print(f"engine: Docker {engine}; median of {a.rounds} round(s) ({3 * a.rounds} for no change); strata from `strata init`, unedited\n")
     print(f"{'project':14} {'scenario':10} | {'Dockerfile':>10} | {'strata':>10} | ratio | strata - Dockerfile")
     for name, r in results.items():
         for s in SCENARIOS:
