@@ -166,6 +166,24 @@ const ALPINE: &[(&str, Option<&str>)] = &[
     ("musl", None),
 ];
 
+/// Names older Debian and Ubuntu releases install that the base init
+/// writes (Debian 12, bookworm) does not: virtual or renamed since. A
+/// Dockerfile on `python:3.9-slim` (bullseye) with `apt-get install
+/// netcat` fails on bookworm with "has no installation candidate".
+const BOOKWORM: &[(&str, &str)] = &[
+    ("netcat", "netcat-openbsd"),
+    ("libgl1-mesa-glx", "libgl1"),
+    ("libssl1.1", "libssl3"),
+    ("libffi7", "libffi8"),
+    ("libtiff5", "libtiff6"),
+    ("libwebp6", "libwebp7"),
+    ("libreadline7", "libreadline8"),
+    ("libicu67", "libicu72"),
+    ("libmariadbclient-dev", "libmariadb-dev"),
+    ("libmysqlclient-dev", "default-libmysqlclient-dev"),
+    ("python-dev", "python3-dev"),
+];
+
 /// The Debian package for `name` as `family` (Alpine or Fedora) calls it.
 fn debian(family: OsFamily, name: &str) -> Debian {
     let key = match family {
@@ -195,7 +213,14 @@ fn debian(family: OsFamily, name: &str) -> Debian {
 /// `names` of `family` as Debian packages, and the ones init does not know.
 pub fn translate(family: OsFamily, names: &[String]) -> (Vec<String>, Vec<String>) {
     if family == OsFamily::Debian {
-        return (names.to_vec(), Vec::new());
+        let mut out: Vec<String> = Vec::new();
+        for n in names {
+            let d = BOOKWORM.iter().find(|(old, _)| old == n).map(|(_, new)| new.to_string()).unwrap_or_else(|| n.clone());
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        return (out, Vec::new());
     }
     let (mut out, mut unknown) = (Vec::new(), Vec::new());
     for n in names {
@@ -233,5 +258,8 @@ mod tests {
         assert!(unknown.is_empty());
         let (out, _) = translate(OsFamily::Debian, &names(&["libpq-dev", "frobnicate"]));
         assert_eq!(out, ["libpq-dev", "frobnicate"], "Debian names stay as written");
+        // unless bookworm has them no more (a bullseye or Ubuntu Dockerfile)
+        let (out, _) = translate(OsFamily::Debian, &names(&["netcat", "libgl1-mesa-glx", "libpq5", "libmysqlclient-dev"]));
+        assert_eq!(out, ["netcat-openbsd", "libgl1", "libpq5", "default-libmysqlclient-dev"]);
     }
 }
